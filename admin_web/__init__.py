@@ -1,0 +1,4 @@
+"""The operators' web app: FAQs, imports, conversation logs, analytics, settings.
+
+Never imports Qt.
+"""

@@ -1,0 +1,5 @@
+"""``python -m kiosk`` runs the CLI."""
+
+from kiosk.cli import main
+
+main()

@@ -1,0 +1,51 @@
+"""Shared fixtures: an empty kiosk home per test and a runner for the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def kiosk_home(tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    home.mkdir()
+    return home
+
+
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> object:
+        return json.loads(self.stdout)
+
+
+@pytest.fixture
+def kiosk_cli(kiosk_home: Path):
+    """Run ``python -m kiosk --home HOME ...`` as a separate process, like a user would."""
+
+    def run(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> CliResult:
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("KIOSK_")}
+        full_env.update(env or {})
+        proc = subprocess.run(
+            [sys.executable, "-m", "kiosk", "--home", str(kiosk_home), *args],
+            capture_output=True,
+            text=True,
+            env=full_env,
+            timeout=timeout,
+            cwd=REPO,
+        )
+        return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+    return run
