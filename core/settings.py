@@ -127,6 +127,7 @@ class LlmSection:
     )
     base_url: str = setting("http://127.0.0.1:8000/v1", "Server address for engine openai_http.")
     api_key: str = setting("", "API key for engine openai_http, if the server wants one.", secret=True)
+    http_model: str = setting("local", "Model name sent to the openai_http server.")
     context_tokens: int = setting(2048, "Context window for llama.cpp.", minimum=256, maximum=131072)
     max_tokens: int = setting(96, "Most tokens generated for one answer.", minimum=8, maximum=1024)
     timeout_s: float = setting(8.0, "Wall-time cap for generating one answer.", minimum=0.5, maximum=120.0)
@@ -142,6 +143,19 @@ class DialogSection:
     fallback_message: str = setting(
         "I'm sorry, I can't help with that here. Please ask a member of staff at the counter.",
         "What the kiosk says when a question is out of scope.",
+    )
+    faq_threshold: float = setting(
+        0.5, "Match confidence at or above which the kiosk answers with the entry.", minimum=0.0, maximum=1.0
+    )
+    clarify_threshold: float = setting(
+        0.3, "Below this confidence the question is out of scope (fallback).", minimum=0.0, maximum=1.0
+    )
+    clarify_margin: float = setting(
+        0.15, "Candidates closer than this to the best one are offered as choices.", minimum=0.0, maximum=1.0
+    )
+    generate: bool = setting(True, "Let the LLM compose answers from several entries or document passages.")
+    followup_window_s: float = setting(
+        90.0, "A short question within this many seconds may refer to the previous answer.", minimum=0.0, maximum=3600.0
     )
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,26 +17,14 @@ import click
 from core.errors import KioskError, ModelError
 from core.home import HOME_ENV, KioskHome
 from core.logs import configure_logging
-from core.settings import Settings, load_settings, to_dict, to_toml
+from core.settings import to_dict, to_toml
+from kiosk.context import AppContext, pass_app
+from kiosk.knowledge_cli import ask, eval_group, kb
 
 _LOGGER = logging.getLogger(__name__)
 
 EXIT_ERROR = 2
-
-
-@dataclass
-class AppContext:
-    """What every subcommand needs: the home, and settings loaded on first use."""
-
-    home: KioskHome
-    verbose: int = 0
-    _settings: Settings | None = field(default=None, repr=False)
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            self._settings = load_settings(self.home.settings_file)
-        return self._settings
+EXIT_INTERNAL = 70  # EX_SOFTWARE
 
 
 class KioskGroup(click.Group):
@@ -50,9 +37,16 @@ class KioskGroup(click.Group):
             _LOGGER.debug("command failed", exc_info=True)
             click.echo(f"kiosk: error [{exc.code}]: {exc}", err=True)
             sys.exit(EXIT_ERROR)
-
-
-pass_app = click.make_pass_decorator(AppContext)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            _LOGGER.exception("unexpected error")
+            if ctx.obj is not None and ctx.obj.verbose:
+                raise
+            click.echo(
+                f"kiosk: internal error: {type(exc).__name__}: {exc} (details in the log; -v shows them)", err=True
+            )
+            sys.exit(EXIT_INTERNAL)
 
 
 @click.group(cls=KioskGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -241,6 +235,11 @@ def config_init(app: AppContext, force: bool) -> None:
     text = to_toml(app.settings, docs=True, reveal_secrets=True)
     path.write_text(text, encoding="utf-8")
     click.echo(str(path))
+
+
+main.add_command(kb)
+main.add_command(ask)
+main.add_command(eval_group)
 
 
 def run() -> None:  # pragma: no cover - console script shim

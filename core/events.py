@@ -1,0 +1,64 @@
+"""Typed, frozen events passed between pipeline stages.
+
+Every stage reads events from one queue and writes the next; control events
+(:class:`Interrupt`, :class:`Shutdown`) overtake data events. Later stages
+(audio, wake, ASR, TTS, avatar) add their events here, so the whole pipeline's
+vocabulary stays in one module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base of all pipeline events."""
+
+    control = False
+
+
+@dataclass(frozen=True)
+class Interrupt(Event):
+    """Barge-in: cancel the current turn now."""
+
+    reason: str = ""
+    control = True
+
+
+@dataclass(frozen=True)
+class Shutdown(Event):
+    control = True
+
+
+@dataclass(frozen=True)
+class Error(Event):
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class AnswerStarted(Event):
+    """The dialog decided how to answer; sentences follow."""
+
+    mode: str
+    faq_id: str | None
+    score: float | None
+    choices: tuple[tuple[str, str], ...] = ()  # (faq_id, question) for clarify
+
+
+@dataclass(frozen=True)
+class AnswerSentence(Event):
+    """One sentence to speak and caption, as soon as it is ready."""
+
+    text: str
+    index: int
+
+
+@dataclass(frozen=True)
+class AnswerFinished(Event):
+    """The whole answer, with everything the turn log records."""
+
+    answer: Any  # dialog.policy.Answer
+    timings_ms: dict[str, float] = field(default_factory=dict)

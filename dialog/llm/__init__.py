@@ -1,0 +1,1 @@
+"""LLM engines: one interface (:mod:`dialog.llm.base`), one module per engine."""

@@ -1,0 +1,428 @@
+"""The answer policy: how the kiosk answers one visitor question.
+
+Order of decisions, each recorded in the answer's ``reason`` and timings:
+
+1. guardrails: injection, abuse, harmful, too long → polite refusal (mode ``fallback``)
+2. small talk: greetings, thanks, goodbye, "what can you do" → mode ``smalltalk``
+3. a pending clarify question: "the second one" / "Sundays" → the chosen entry
+4. matching (with follow-up resolution against the previous turn)
+5. by confidence: ``faq``; ``generated`` when several entries or a document
+   passage are relevant and the LLM is on; ``clarify`` when two or three
+   candidates are close; ``fallback`` when nothing matches well enough.
+
+Generated sentences stream one by one and each is checked against its passages
+before it is released; the first failure stops generation (and, if nothing was
+said yet, the entry's own text is spoken instead).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+
+from core.events import AnswerFinished, AnswerSentence, AnswerStarted, Event
+from core.settings import DialogSection, LlmSection
+from dialog import guardrails, smalltalk
+from dialog.grounding import check_sentence
+from dialog.llm.base import ChatMessage, GenerationLimits, LlmEngine, LlmError
+from dialog.sentences import split_sentences, stream_sentences
+from dialog.turns import TurnLog, TurnRecord
+from knowledge.retrieval import Candidate, MatchResult, Passage, Retriever
+from knowledge.store import FaqStore
+
+_LOGGER = logging.getLogger(__name__)
+
+MODES = ("faq", "generated", "clarify", "fallback", "smalltalk")
+MAX_GENERATED_SENTENCES = 3
+SECOND_ENTRY_MIN = 0.35  # a second entry this confident is worth combining
+PASSAGE_MIN_SIMILARITY = 0.5
+
+_FOLLOWUP_START = re.compile(
+    r"^(and|also|what about|how about|and what about|what if|but|then|or|is it|are they|does it|do they|"
+    r"can i|is that|is there|how much|how long|when|where|on|at|for|in)\b",
+    re.IGNORECASE,
+)
+_ORDINALS = {
+    "first": 0,
+    "1": 0,
+    "one": 0,
+    "1st": 0,
+    "second": 1,
+    "2": 1,
+    "two": 1,
+    "2nd": 1,
+    "third": 2,
+    "3": 2,
+    "three": 2,
+    "3rd": 2,
+    "last": -1,
+}
+
+
+@dataclass(frozen=True)
+class Choice:
+    faq_id: str
+    question: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str  # what the kiosk shows and says (full answer for faq)
+    mode: str
+    faq_id: str | None = None
+    score: float | None = None
+    candidates: tuple[Candidate, ...] = ()
+    choices: tuple[Choice, ...] = ()
+    sentences: tuple[str, ...] = ()  # what is spoken, sentence by sentence
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    reason: str = ""
+    query: str = ""  # the text that was matched (after follow-up resolution)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "answer": self.text,
+            "mode": self.mode,
+            "faq_id": self.faq_id,
+            "score": None if self.score is None else round(self.score, 4),
+            "candidates": [c.to_dict() for c in self.candidates],
+            "choices": [{"faq_id": c.faq_id, "question": c.question} for c in self.choices],
+            "sentences": list(self.sentences),
+            "reason": self.reason,
+            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+        }
+
+
+@dataclass
+class Conversation:
+    """What a visitor's session remembers between turns (follow-ups, pending choices)."""
+
+    session_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    last_query: str = ""
+    last_faq_id: str | None = None
+    last_time: float = 0.0
+    pending_choices: tuple[Choice, ...] = ()
+
+    def remember(self, answer: Answer) -> None:
+        self.last_time = time.monotonic()
+        if answer.mode in ("faq", "generated") and answer.faq_id:
+            self.last_query, self.last_faq_id = answer.query, answer.faq_id
+        self.pending_choices = answer.choices if answer.mode == "clarify" else ()
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to answer, before any text is generated (what ``kiosk eval`` measures)."""
+
+    mode: str
+    faq_id: str | None
+    score: float | None
+    candidates: tuple[Candidate, ...]
+    choices: tuple[Choice, ...] = ()
+    passages: tuple[Passage, ...] = ()
+    related: tuple[str, ...] = ()  # further entries to ground a generated answer on
+    reason: str = ""
+    query: str = ""
+    fixed_text: str = ""  # refusal / small talk / fallback / clarify text
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class AnswerPolicy:
+    """Answers questions from one knowledge base."""
+
+    def __init__(
+        self,
+        *,
+        kb: str,
+        store: FaqStore,
+        retriever: Retriever,
+        dialog: DialogSection,
+        llm_settings: LlmSection,
+        llm: LlmEngine | None = None,
+        turn_log: TurnLog | None = None,
+    ) -> None:
+        self.kb = kb
+        self.store = store
+        self.retriever = retriever
+        self.settings = dialog
+        self.llm_settings = llm_settings
+        self.llm = llm
+        self.turn_log = turn_log
+
+    # -- helpers ------------------------------------------------------------
+    @property
+    def place(self) -> str:
+        return self.store.kb_title(self.kb)
+
+    def suggestions(self, n: int = 6) -> list[str]:
+        """Questions to offer on screen (first entries of distinct categories)."""
+        seen, out = set(), []
+        for entry in self.store.list(self.kb, enabled=True):
+            if entry.category not in seen:
+                seen.add(entry.category)
+                out.append(entry.question)
+            if len(out) >= n:
+                break
+        return out
+
+    def _fixed(self, mode: str, text: str, reason: str, t0: float, **kw) -> Decision:
+        return Decision(mode, None, None, (), fixed_text=text, reason=reason, timings_ms={"decide": _ms(t0)}, **kw)
+
+    @staticmethod
+    def _is_followup(text: str) -> bool:
+        words = text.split()
+        return len(words) <= 6 and bool(_FOLLOWUP_START.match(text.strip()))
+
+    def _resolve_choice(self, text: str, choices: tuple[Choice, ...]) -> Choice | None:
+        words = re.findall(r"\w+", text.lower())
+        for word in words:
+            if word in _ORDINALS and len(words) <= 5:
+                index = _ORDINALS[word]
+                if -len(choices) <= index < len(choices):
+                    return choices[index]
+        return None
+
+    def _match(self, text: str, conversation: Conversation | None) -> tuple[MatchResult, str, str]:
+        """Match ``text``; for a follow-up, also match it in the context of the previous question."""
+        result = self.retriever.match(self.kb, text)
+        window = self.settings.followup_window_s
+        if (
+            conversation is None
+            or not conversation.last_faq_id
+            or time.monotonic() - conversation.last_time > window
+            or not self._is_followup(text)
+        ):
+            return result, text, ""
+        combined_query = f"{conversation.last_query} {text}"
+        combined = self.retriever.match(self.kb, combined_query)
+        alone = {c.faq_id: c for c in result.candidates}
+        merged: dict[str, Candidate] = {}
+        for c in combined.candidates:
+            own = alone.get(c.faq_id)
+            score = 0.5 * c.score + 0.5 * (own.score if own else 0.0)
+            if c.faq_id == conversation.last_faq_id:
+                score *= 0.8  # a follow-up usually asks about something else
+            merged[c.faq_id] = replace(c, score=score)
+        for fid, c in alone.items():
+            merged.setdefault(fid, replace(c, score=0.5 * c.score))
+        ranked = sorted(merged.values(), key=lambda c: c.score, reverse=True)
+        top_alone = result.top.score if result.top else 0.0
+        if ranked and ranked[0].score > top_alone:
+            timings = {**result.timings_ms, "followup_match": combined.timings_ms.get("match_total", 0.0)}
+            return MatchResult(ranked[:5], combined.passages, timings), combined_query, "followup"
+        return result, text, ""
+
+    # -- deciding -----------------------------------------------------------
+    def decide(self, text: str, conversation: Conversation | None = None) -> Decision:
+        t0 = time.perf_counter()
+        verdict = guardrails.check(text)
+        if not verdict.allowed:
+            return self._fixed("fallback", guardrails.refusal(verdict.reason, self.place), verdict.reason, t0)
+        text = verdict.text
+        if not text:
+            return self._fixed("fallback", self.settings.fallback_message, "empty", t0)
+        talk = smalltalk.detect(text, place=self.place, examples=lambda: self.suggestions(3))
+        if talk is not None:
+            return self._fixed("smalltalk", talk.reply, talk.intent, t0)
+
+        if conversation is not None and conversation.pending_choices:
+            chosen = self._resolve_choice(text, conversation.pending_choices)
+            if chosen is not None:
+                return Decision(
+                    "faq",
+                    chosen.faq_id,
+                    1.0,
+                    (),
+                    reason="choice",
+                    query=chosen.question,
+                    timings_ms={"decide": _ms(t0)},
+                )
+
+        result, query, reason = self._match(text, conversation)
+        timings = {**result.timings_ms}
+        cands = tuple(result.candidates)
+        top = result.top
+        s = self.settings
+        best_passage = result.passages[0] if result.passages else None
+        passage_wins = (
+            best_passage is not None
+            and best_passage.similarity >= PASSAGE_MIN_SIMILARITY
+            and (top is None or best_passage.similarity > top.dense + 0.05)
+        )
+
+        def decided(mode: str, **kw) -> Decision:
+            timings["decide"] = _ms(t0)
+            kw.setdefault("reason", reason)
+            return Decision(mode, candidates=cands, query=query, timings_ms=timings, **kw)
+
+        if passage_wins and s.generate and self.llm is not None:
+            return decided("generated", faq_id=None, score=best_passage.similarity, passages=tuple(result.passages))
+        if top is None or top.score < s.clarify_threshold:
+            return decided("fallback", faq_id=None, score=top.score if top else None, fixed_text=s.fallback_message)
+        close = [c for c in cands[1:3] if top.score - c.score < s.clarify_margin and c.score >= s.clarify_threshold]
+        if top.score >= s.faq_threshold:
+            related = tuple(c.faq_id for c in close if c.score >= max(SECOND_ENTRY_MIN, s.faq_threshold * 0.8))
+            if related and s.generate and self.llm is not None and _mentions_both(text, top, related, cands):
+                return decided("generated", faq_id=top.faq_id, score=top.score, related=related)
+            return decided("faq", faq_id=top.faq_id, score=top.score)
+        if close:
+            choices = tuple(Choice(c.faq_id, c.question) for c in (top, *close))
+            return decided("clarify", faq_id=None, score=top.score, choices=choices, fixed_text=_clarify_text(choices))
+        if top.score >= (s.clarify_threshold + s.faq_threshold) / 2:
+            return decided("faq", faq_id=top.faq_id, score=top.score, reason=reason or "single-candidate")
+        choices = tuple(Choice(c.faq_id, c.question) for c in cands[:2])
+        return decided("clarify", faq_id=None, score=top.score, choices=choices, fixed_text=_clarify_text(choices))
+
+    # -- answering ----------------------------------------------------------
+    def stream(
+        self,
+        text: str,
+        conversation: Conversation | None = None,
+        *,
+        cancel: threading.Event | None = None,
+        source: str = "text",
+    ) -> Iterator[Event]:
+        """Decide, then yield the answer sentence by sentence, then the whole answer."""
+        t0 = time.perf_counter()
+        decision = self.decide(text, conversation)
+        timings = {**decision.timings_ms}
+        yield AnswerStarted(
+            decision.mode,
+            decision.faq_id,
+            decision.score,
+            tuple((c.faq_id, c.question) for c in decision.choices),
+        )
+        spoken: list[str] = []
+        display = decision.fixed_text
+        mode, reason, faq_id = decision.mode, decision.reason, decision.faq_id
+
+        def emit(sentence: str) -> AnswerSentence:
+            if not spoken:
+                timings["first_sentence"] = _ms(t0)
+            spoken.append(sentence)
+            return AnswerSentence(sentence, len(spoken) - 1)
+
+        entry = self.store.get(self.kb, faq_id) if faq_id else None
+        if mode == "generated":
+            passages = self._grounding_passages(decision, entry)
+            generated_ok = False
+            try:
+                for sentence in self._generate(decision.query or text, passages, cancel):
+                    grounding = check_sentence(sentence, passages, text)
+                    if not grounding.ok:
+                        _LOGGER.info("generated sentence rejected (%s): %r", grounding.reason, sentence)
+                        reason = f"ungrounded: {grounding.reason}"
+                        break
+                    generated_ok = True
+                    yield emit(sentence)
+                    if len(spoken) >= MAX_GENERATED_SENTENCES:
+                        break
+            except LlmError as exc:
+                _LOGGER.warning("generation failed: %s", exc)
+                reason = f"llm-error: {exc.code}"
+            timings["generate"] = _ms(t0) - timings.get("decide", 0.0)
+            if generated_ok:
+                display = " ".join(spoken)
+            elif entry is not None:
+                mode = "faq"
+            else:  # a document passage with no entry: say the passage itself
+                display = passages[0] if passages else self.settings.fallback_message
+                for sentence in split_sentences(display)[:MAX_GENERATED_SENTENCES]:
+                    yield emit(sentence)
+                reason = reason or "extractive"
+        if mode == "faq" and entry is not None:
+            display = entry.answer
+            for sentence in split_sentences(entry.speech):
+                if cancel is not None and cancel.is_set():
+                    break
+                yield emit(sentence)
+        elif mode in ("smalltalk", "fallback", "clarify"):
+            for sentence in split_sentences(display):
+                yield emit(sentence)
+        timings["total"] = _ms(t0)
+        answer = Answer(
+            text=display,
+            mode=mode,
+            faq_id=faq_id if mode in ("faq", "generated") else None,
+            score=decision.score,
+            candidates=decision.candidates,
+            choices=decision.choices,
+            sentences=tuple(spoken),
+            timings_ms=timings,
+            reason=reason,
+            query=decision.query,
+        )
+        if conversation is not None:
+            conversation.remember(answer)
+        if self.turn_log is not None:
+            self.turn_log.record(
+                TurnRecord(
+                    kb=self.kb,
+                    text=text,
+                    answer=answer.text,
+                    mode=answer.mode,
+                    faq_id=answer.faq_id,
+                    score=answer.score,
+                    candidates=[c.to_dict() for c in answer.candidates],
+                    timings_ms=timings,
+                    session_id=conversation.session_id if conversation else "",
+                    source=source,
+                    reason=reason,
+                )
+            )
+        yield AnswerFinished(answer, timings)
+
+    def answer(self, text: str, conversation: Conversation | None = None, *, source: str = "text") -> Answer:
+        final: Answer | None = None
+        for event in self.stream(text, conversation, source=source):
+            if isinstance(event, AnswerFinished):
+                final = event.answer
+        assert final is not None
+        return final
+
+    def _grounding_passages(self, decision: Decision, entry) -> list[str]:
+        passages = []
+        if entry is not None:
+            passages.append(entry.answer)
+        for fid in decision.related:
+            other = self.store.get(self.kb, fid)
+            if other is not None:
+                passages.append(other.answer)
+        passages += [p.text for p in decision.passages]
+        return passages
+
+    def _generate(self, question: str, passages: list[str], cancel: threading.Event | None) -> Iterator[str]:
+        assert self.llm is not None
+        facts = "\n".join(f"- {p}" for p in passages)
+        messages = [
+            ChatMessage(
+                "system",
+                f"You are the information kiosk of {self.place}. Answer the visitor's question in one or two short "
+                "sentences, using only the facts given. Never add times, prices or places that are not in the facts.",
+            ),
+            ChatMessage("user", f"Facts:\n{facts}\n\nQuestion: {question}"),
+        ]
+        limits = GenerationLimits(
+            max_tokens=self.llm_settings.max_tokens,
+            timeout_s=self.llm_settings.timeout_s,
+            temperature=self.llm_settings.temperature,
+        )
+        yield from stream_sentences(self.llm.stream(messages, limits=limits, cancel=cancel))
+
+
+def _mentions_both(text: str, top: Candidate, related: tuple[str, ...], cands: tuple[Candidate, ...]) -> bool:
+    """Does the question ask about several things at once ("Saturday and Sunday", "hours and parking")?"""
+    return bool(re.search(r"\b(and|or|both|also|as well as|plus)\b|,", text, re.IGNORECASE))
+
+
+def _clarify_text(choices: tuple[Choice, ...]) -> str:
+    options = " Or: ".join(f"{c.question}" for c in choices)
+    return f"I'm not quite sure what you mean. Is it: {options} You can also tap your question on the screen."
+
+
+def _ms(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1000, 2)

@@ -1,0 +1,83 @@
+"""Build every part of the kiosk from one settings object and one kiosk home.
+
+Parts are created on first use, so a command that only needs the FAQ store
+never loads the embedding model or the LLM.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+
+from core.home import KioskHome
+from core.models import ModelManager
+from core.settings import Settings
+from dialog.llm.base import LlmEngine
+from dialog.policy import AnswerPolicy
+from dialog.turns import TurnLog
+from knowledge.demo import ensure_kb
+from knowledge.embeddings import Embedder
+from knowledge.index import VectorIndex
+from knowledge.retrieval import Retriever
+from knowledge.store import FaqStore
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class KioskServices:
+    """The kiosk's parts, wired once."""
+
+    def __init__(self, *, settings: Settings, home: KioskHome) -> None:
+        self.settings = settings
+        self.home = home
+        self.models = ModelManager(settings=settings, home=home)
+
+    @cached_property
+    def store(self) -> FaqStore:
+        return FaqStore.open(self.home.database)
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        return Embedder(self.models.require("embeddings"))
+
+    @cached_property
+    def index(self) -> VectorIndex:
+        return VectorIndex(self.home.chroma_dir, self.embedder)
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        return Retriever(store=self.store, index=self.index, embedder=self.embedder, cache_dir=self.home.cache_dir)
+
+    @cached_property
+    def llm(self) -> LlmEngine:
+        cfg = self.settings.llm
+        if cfg.engine == "openai_http":
+            from dialog.llm.openai_http import OpenAIHttpEngine
+
+            return OpenAIHttpEngine(base_url=cfg.base_url, model=cfg.http_model, api_key=cfg.api_key)
+        from dialog.llm.llama_cpp import LlamaCppEngine
+
+        return LlamaCppEngine(
+            model_path=self.models.require("llm"), context_tokens=cfg.context_tokens, threads=cfg.threads
+        )
+
+    @cached_property
+    def turn_log(self) -> TurnLog:
+        return TurnLog(self.store.db)
+
+    def kb_name(self, kb: str | None = None) -> str:
+        name = kb or self.settings.dialog.knowledge_base
+        ensure_kb(self.store, name)
+        return name
+
+    def policy(self, kb: str | None = None, *, with_llm: bool = True, log_turns: bool = True) -> AnswerPolicy:
+        name = self.kb_name(kb)
+        return AnswerPolicy(
+            kb=name,
+            store=self.store,
+            retriever=self.retriever,
+            dialog=self.settings.dialog,
+            llm_settings=self.settings.llm,
+            llm=self.llm if (with_llm and self.settings.dialog.generate) else None,
+            turn_log=self.turn_log if log_turns else None,
+        )
