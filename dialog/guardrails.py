@@ -47,26 +47,44 @@ _ABUSE = [
 
 _HARMFUL = [
     r"\b(make|build|create|assemble)\b.{0,30}\b(bomb|explosive|weapon|gun|poison|meth|drugs)\b",
-    r"\b(hack|hacking|break into|crack)\b.{0,40}\b(account|system|atm|password|wifi|wi-fi|network|card|computer)\b",
+    r"\bbreak into\b|\bbreaking into\b",
+    r"\b(home|private|personal)\s+(address|phone|number|email|e-mail|details)\b.{0,40}"
+    r"\b(of|for)\b.{0,30}\b(manager|staff|employee|director|curator|driver|guard|cashier|worker|someone|person)\b",
+    r"\b(manager|staff|employee|director|curator|driver|guard|cashier)'?s?\s+(home|private|personal)\s+"
+    r"(address|phone|number|email|e-mail|details)\b",
+    r"\b(hack|hacking|crack)\b.{0,40}\b(account|system|atm|password|wifi|wi-fi|network|card|computer)\b",
     r"\b(rob|robbing|steal|stealing)\b.{0,30}\b(bank|money|cards?|atm|wallet|museum|painting|artwork)\b",
     r"\b(launder|laundering)\b",
     r"\b(other|another)\s+(customer|visitor|person|people|client)s?'?s?\b.{0,40}"
     r"\b(account|balance|data|details|address|number|information|pin)\b",
     r"\b(suicide|kill myself|self[- ]harm)\b",
+    r"\b(phone number|number|address|name|e-?mail|details|account|balance|identity)\s+of\s+(the|that|this|a)\s+"
+    r"(woman|man|person|lady|guy|customer|visitor|passenger|girl|boy|people|child|gentleman|tourist)\b",
+    r"\bwho (lost|left|dropped|reported|handed in|forgot)\b",
+    r"\bwhat was (inside|in) (it|the|her|his|their)\b",
     r"\bskip (the )?(ticket|fare|barrier)s?\b|\bfare dodg\w*|\bjump the (gates?|barriers?)\b",
     r"\bcredit card numbers?\b.{0,20}\b(list|give|generate|valid)\b|\b(list|give|generate)\b.{0,20}\bcard numbers?\b",
+]
+
+_COMMITMENT = [
+    r"\b(promise|guarantee|swear|commit)\b.{0,25}\b(me|us|that|in writing|you will|you'll)\b",
+    r"\bin writing\b",
+    r"\b(say|tell me|confirm|admit|state)\b.{0,40}\b(will|must|shall|owe|owes|is going to)\b.{0,20}"
+    r"\b(refund|pay|compensate|cancel|waive|give)\b",
 ]
 
 _COMPILED = {
     "injection": [re.compile(p, re.IGNORECASE) for p in _INJECTION],
     "abuse": [re.compile(p, re.IGNORECASE) for p in _ABUSE],
     "harmful": [re.compile(p, re.IGNORECASE) for p in _HARMFUL],
+    "commitment": [re.compile(p, re.IGNORECASE) for p in _COMMITMENT],
 }
 
 REFUSALS = {
     "injection": "I can only help with questions about {place}. Is there something about our services I can help with?",
     "abuse": "I'm here to help with questions about {place}. If you need a person, a member of staff will be glad to help.",
     "harmful": "I can't help with that. For anything urgent, please speak to a member of staff.",
+    "commitment": "I can't make promises or decisions about individual cases. A member of staff can look at that with you.",
     "too_long": "That was a bit long for me. Could you ask your question in one short sentence?",
 }
 
@@ -74,7 +92,7 @@ REFUSALS = {
 @dataclass(frozen=True)
 class Verdict:
     allowed: bool
-    reason: str = ""  # injection | abuse | harmful | too_long
+    reason: str = ""  # injection | abuse | harmful | commitment | too_long
     text: str = ""  # the (possibly shortened) input to work with
 
 

@@ -41,6 +41,7 @@ MODES = ("faq", "generated", "clarify", "fallback", "smalltalk")
 MAX_GENERATED_SENTENCES = 3
 SECOND_ENTRY_MIN = 0.35  # a second entry this confident is worth combining
 PASSAGE_MIN_SIMILARITY = 0.5
+FOLLOWUP_SAME_ENTRY = 0.7  # weight of the previous turn's entry when resolving a follow-up
 
 _FOLLOWUP_START = re.compile(
     r"^(and|also|what about|how about|and what about|what if|but|then|or|is it|are they|does it|do they|"
@@ -199,16 +200,12 @@ class AnswerPolicy:
             return result, text, ""
         combined_query = f"{conversation.last_query} {text}"
         combined = self.retriever.match(self.kb, combined_query)
-        alone = {c.faq_id: c for c in result.candidates}
-        merged: dict[str, Candidate] = {}
+        merged: dict[str, Candidate] = {c.faq_id: c for c in result.candidates}
         for c in combined.candidates:
-            own = alone.get(c.faq_id)
-            score = 0.5 * c.score + 0.5 * (own.score if own else 0.0)
-            if c.faq_id == conversation.last_faq_id:
-                score *= 0.8  # a follow-up usually asks about something else
-            merged[c.faq_id] = replace(c, score=score)
-        for fid, c in alone.items():
-            merged.setdefault(fid, replace(c, score=0.5 * c.score))
+            # in context; a follow-up usually asks about something next to the previous answer
+            score = c.score * (FOLLOWUP_SAME_ENTRY if c.faq_id == conversation.last_faq_id else 1.0)
+            if c.faq_id not in merged or score > merged[c.faq_id].score:
+                merged[c.faq_id] = replace(c, score=score)
         ranked = sorted(merged.values(), key=lambda c: c.score, reverse=True)
         top_alone = result.top.score if result.top else 0.0
         if ranked and ranked[0].score > top_alone:

@@ -1,10 +1,26 @@
-"""A small classifier learned from the alternates, trained at index time on CPU.
+"""A classifier learned from the alternates, with calibrated confidences, trained at index time on CPU.
 
-Multinomial logistic regression over the sentence embeddings of every phrasing:
-the alternates an operator writes are training examples for their entry. It is
-deterministic (fixed solver, no random state involved), takes seconds for
-10,000 alternates, and is cached on disk under a fingerprint of the training
-set, so it is retrained only when the knowledge base changes.
+The model is multinomial logistic regression over three views of every phrasing:
+its sentence embedding (all-MiniLM-L6-v2, weighted by :data:`DENSE_WEIGHT`),
+word 1-2-gram TF-IDF and character 2-5-gram TF-IDF. The alternates an operator
+writes are its training examples. The lexical views catch the small wording
+differences that separate close entries ("card not arrived" vs "card not
+working"), the embedding the paraphrases.
+
+Its probabilities are sharp but not confidences: they sum to one even for a
+question no entry covers. So at index time a small calibrator is also learned,
+by cross-validation over the alternates themselves: in each of :data:`FOLDS`
+folds a third of the entries is left out entirely (their phrasings play
+out-of-scope questions) and a third of the remaining phrasings is held out (they
+play in-scope questions). The calibrator is a logistic regression from a
+candidate's features (log probability, margin to the best other entry, best
+cosine similarity over the entry's phrasings) to "this candidate is the right
+answer", with out-of-scope questions weighted to :data:`OOS_PRIOR` of the mass.
+Its output is the score the answer policy compares with its thresholds, so one
+set of thresholds works for a 50-entry demo and a 150-entry benchmark alike.
+
+Everything is deterministic (lbfgs, fixed fold assignment from a fixed seed) and
+cached on disk as ``.npz`` (no pickle) under a fingerprint of the training set.
 """
 
 from __future__ import annotations
@@ -13,70 +29,271 @@ import hashlib
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 _LOGGER = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+C = 10.0  # inverse regularization of the entry classifier
+DENSE_WEIGHT = 2.0  # scale of the embedding block next to the (unit-norm) TF-IDF blocks
+FOLDS = 3
+OOS_PRIOR = 0.3  # share of out-of-scope questions the calibrator assumes
+CALIBRATION_TOP = 3  # candidates per held-out question the calibrator learns from
+SEED = 0
+MIN_CALIBRATION_ENTRIES = 6
+MIN_CALIBRATION_PHRASINGS = 30
+LOG_FLOOR = -12.0
+# Used when a knowledge base is too small to calibrate on itself (fitted on Banking77/CLINC150 train folds,
+# see bench/matching.py): weights of (log p, margin, cosine) and the bias.
+DEFAULT_CALIBRATION = (0.55, 0.35, 12.0, -7.2)
+# With a single entry there is no classifier: the score is the cosine similarity, squashed.
+SINGLE_ENTRY_CALIBRATION = (0.0, 0.0, 20.0, -11.0)
+
+WORD_NGRAMS = (1, 2)
+CHAR_NGRAMS = (2, 5)
 
 
 def fingerprint(record_ids: Sequence[str], params: str = "") -> str:
-    digest = hashlib.sha1(f"v{FORMAT_VERSION}|{params}".encode())
+    digest = hashlib.sha1(f"v{FORMAT_VERSION}|C{C}|d{DENSE_WEIGHT}|f{FOLDS}|o{OOS_PRIOR}|{params}".encode())
     for rid in sorted(record_ids):
         digest.update(rid.encode())
     return digest.hexdigest()[:16]
 
 
-@dataclass
-class IntentClassifier:
-    """Linear softmax model: probabilities over the knowledge base's entries."""
+def _analyzers():
+    from sklearn.feature_extraction.text import TfidfVectorizer
 
-    classes: list[str]
-    coef: np.ndarray  # (n_classes, dim)
-    intercept: np.ndarray  # (n_classes,)
-    temperature: float = 1.0
+    word = TfidfVectorizer(ngram_range=WORD_NGRAMS, sublinear_tf=True, dtype=np.float32)
+    char = TfidfVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS, sublinear_tf=True, min_df=2, dtype=np.float32)
+    return word, char
+
+
+@dataclass
+class _Lexicon:
+    """A fitted TF-IDF view, stored as plain arrays and applied to one query without scikit-learn's fit state."""
+
+    vocabulary: dict[str, int]
+    idf: np.ndarray
+    analyzer_kind: str  # "word" or "char"
+    _analyze: object = field(default=None, repr=False)
 
     @classmethod
-    def train(cls, keys: Sequence[str], vectors: np.ndarray, *, c: float = 8.0) -> IntentClassifier | None:
-        labels = sorted(set(keys))
-        if len(labels) < 2:
-            return None
-        from sklearn.linear_model import LogisticRegression
+    def from_vectorizer(cls, vectorizer, kind: str) -> _Lexicon:
+        vocab = {str(k): int(v) for k, v in vectorizer.vocabulary_.items()}
+        return cls(vocab, vectorizer.idf_.astype(np.float32), kind)
 
+    def analyze(self, text: str) -> list[str]:
+        if self._analyze is None:
+            word, char = _analyzers()
+            self._analyze = (word if self.analyzer_kind == "word" else char).build_analyzer()
+        return self._analyze(text)  # type: ignore[operator]
+
+    def transform(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """(column indices, values) of the sublinear, l2-normalized TF-IDF row of ``text``."""
+        counts: dict[int, int] = {}
+        for gram in self.analyze(text):
+            col = self.vocabulary.get(gram)
+            if col is not None:
+                counts[col] = counts.get(col, 0) + 1
+        if not counts:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        cols = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+        tf = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
+        values = (1.0 + np.log(tf)) * self.idf[cols]
+        norm = float(np.linalg.norm(values))
+        return cols, (values / norm if norm > 0 else values)
+
+    def names(self) -> np.ndarray:
+        out = np.empty(len(self.vocabulary), dtype=object)
+        for gram, col in self.vocabulary.items():
+            out[col] = gram
+        return out.astype(str)
+
+
+def _features(vectors: np.ndarray, texts: Sequence[str], word, char, *, fit: bool):
+    from scipy import sparse
+
+    w = word.fit_transform(texts) if fit else word.transform(texts)
+    c = char.fit_transform(texts) if fit else char.transform(texts)
+    return sparse.hstack([sparse.csr_matrix(vectors * DENSE_WEIGHT), w, c], format="csr", dtype=np.float32)
+
+
+def _fit(texts: Sequence[str], labels: np.ndarray, vectors: np.ndarray):
+    from sklearn.linear_model import LogisticRegression
+
+    word, char = _analyzers()
+    try:
+        feats = _features(vectors, texts, word, char, fit=True)
+    except ValueError:  # e.g. every phrasing too short for a character n-gram seen twice
+        word, char = _analyzers()
+        char.set_params(min_df=1)
+        feats = _features(vectors, texts, word, char, fit=True)
+    model = LogisticRegression(C=C, max_iter=1000, tol=1e-4)
+    model.fit(feats, labels)
+    return model, word, char
+
+
+def _class_max_cosine(query: np.ndarray, vectors: np.ndarray, labels: np.ndarray, classes: Sequence[str]) -> np.ndarray:
+    """(n_queries, n_classes) best cosine over each class's phrasings."""
+    sims = query @ vectors.T
+    out = np.full((len(query), len(classes)), -1.0, dtype=np.float32)
+    for j, cls in enumerate(classes):
+        mask = labels == cls
+        if mask.any():
+            out[:, j] = sims[:, mask].max(axis=1)
+    return out
+
+
+def candidate_features(log_probs: np.ndarray, cosines: np.ndarray) -> np.ndarray:
+    """(n, 3) calibrator inputs per entry: log p, margin to the best other entry, best cosine."""
+    log_probs = np.maximum(log_probs, LOG_FLOOR)
+    if len(log_probs) > 1:
+        order = np.argsort(-log_probs)
+        best, second = log_probs[order[0]], log_probs[order[1]]
+        others = np.where(np.arange(len(log_probs)) == order[0], second, best)
+    else:
+        others = np.full_like(log_probs, LOG_FLOOR)
+    margin = np.clip(log_probs - others, -10.0, 10.0)
+    return np.stack([log_probs, margin, cosines], axis=1).astype(np.float64)
+
+
+def calibrated(features: np.ndarray, calibration: Sequence[float]) -> np.ndarray:
+    w = np.asarray(calibration, dtype=np.float64)
+    z = features @ w[:3] + w[3]
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
+
+
+def _fold_assignment(labels: np.ndarray, classes: list[str]) -> tuple[dict[str, int], np.ndarray]:
+    rng = np.random.default_rng(SEED)
+    perm = rng.permutation(len(classes))
+    class_group = {classes[i]: rank % FOLDS for rank, i in enumerate(perm)}
+    sample_fold = np.zeros(len(labels), dtype=np.int64)
+    for cls in classes:
+        idx = np.flatnonzero(labels == cls)
+        order = rng.permutation(len(idx))
+        sample_fold[idx[order]] = np.arange(len(idx)) % FOLDS
+    return class_group, sample_fold
+
+
+def calibration_samples(
+    texts: Sequence[str], labels: np.ndarray, vectors: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Out-of-fold (features, correct, is_oos) rows: CALIBRATION_TOP candidates per held-out phrasing."""
+    classes = sorted(set(labels.tolist()))
+    class_group, sample_fold = _fold_assignment(labels, classes)
+    groups = np.array([class_group[c] for c in labels])
+    feats, targets, oos_flags = [], [], []
+    texts_arr = np.array(texts, dtype=object)
+    for fold in range(FOLDS):
+        train = (groups != fold) & (sample_fold != fold)
+        test = (groups == fold) | (sample_fold == fold)
+        train_classes = sorted(set(labels[train].tolist()))
+        if len(train_classes) < 2:
+            continue
+        model, word, char = _fit(list(texts_arr[train]), labels[train], vectors[train])
+        test_idx = np.flatnonzero(test)
+        test_idx = test_idx[np.isin(labels[test_idx], train_classes) | (groups[test_idx] == fold)]
+        probs = model.predict_proba(_features(vectors[test_idx], list(texts_arr[test_idx]), word, char, fit=False))
+        cos = _class_max_cosine(vectors[test_idx], vectors[train], labels[train], list(model.classes_))
+        model_classes = np.array(model.classes_)
+        for row, i in enumerate(test_idx):
+            f = candidate_features(np.log(np.maximum(probs[row], 1e-30)), cos[row])
+            top = np.argsort(-f[:, 0])[:CALIBRATION_TOP]
+            is_oos = groups[i] == fold
+            feats.append(f[top])
+            targets.append((model_classes[top] == labels[i]) & (not is_oos))
+            oos_flags.append(np.full(len(top), is_oos))
+    if not feats:
+        return np.zeros((0, 3)), np.zeros(0, dtype=bool), np.zeros(0, dtype=bool)
+    return np.vstack(feats), np.concatenate(targets), np.concatenate(oos_flags)
+
+
+def fit_calibration(features: np.ndarray, correct: np.ndarray, is_oos: np.ndarray) -> tuple[float, ...] | None:
+    """Logistic calibrator weights (log p, margin, cosine, bias); out-of-scope rows weigh OOS_PRIOR in all."""
+    if len(features) == 0 or correct.all() or not correct.any() or not is_oos.any() or is_oos.all():
+        return None
+    from sklearn.linear_model import LogisticRegression
+
+    weights = np.where(is_oos, OOS_PRIOR / is_oos.sum(), (1.0 - OOS_PRIOR) / (~is_oos).sum()) * len(features)
+    model = LogisticRegression(C=10.0, max_iter=1000)
+    model.fit(features, correct.astype(int), sample_weight=weights)
+    return (*(float(x) for x in model.coef_[0]), float(model.intercept_[0]))
+
+
+@dataclass
+class IntentClassifier:
+    """Softmax model over the knowledge base's entries, plus its calibrator."""
+
+    classes: list[str]
+    coef: np.ndarray  # (n_classes, dim + n_word + n_char)
+    intercept: np.ndarray  # (n_classes,)
+    word: _Lexicon
+    char: _Lexicon
+    calibration: tuple[float, ...] = DEFAULT_CALIBRATION
+    dim: int = 384
+
+    @classmethod
+    def train(cls, keys: Sequence[str], vectors: np.ndarray, texts: Sequence[str]) -> IntentClassifier | None:
+        labels = np.array(list(keys), dtype=object)
+        classes = sorted(set(labels.tolist()))
+        if len(classes) < 2:
+            return None
         start = time.perf_counter()
-        model = LogisticRegression(C=c, max_iter=400, tol=1e-4)
-        model.fit(vectors, list(keys))
+        calibration = None
+        if len(classes) >= MIN_CALIBRATION_ENTRIES and len(labels) >= MIN_CALIBRATION_PHRASINGS:
+            calibration = fit_calibration(*calibration_samples(texts, labels, vectors))
+        cal_seconds = time.perf_counter() - start
+        model, word, char = _fit(list(texts), labels, vectors)
         _LOGGER.info(
-            "classifier trained on %d phrasings, %d entries in %.1f s",
-            len(keys),
+            "classifier trained on %d phrasings, %d entries in %.1f s (calibration %.1f s: %s)",
             len(labels),
+            len(classes),
             time.perf_counter() - start,
+            cal_seconds,
+            "default" if calibration is None else ", ".join(f"{x:.3f}" for x in calibration),
         )
         return cls(
-            list(model.classes_),
+            [str(c) for c in model.classes_],
             model.coef_.astype(np.float32),
             model.intercept_.astype(np.float32),
+            _Lexicon.from_vectorizer(word, "word"),
+            _Lexicon.from_vectorizer(char, "char"),
+            calibration or DEFAULT_CALIBRATION,
+            int(vectors.shape[1]),
         )
 
-    def probabilities(self, vector: np.ndarray) -> dict[str, float]:
-        logits = (self.coef @ vector + self.intercept) / self.temperature
-        logits -= logits.max()
-        exp = np.exp(logits)
-        probs = exp / exp.sum()
-        return dict(zip(self.classes, probs.tolist(), strict=True))
+    def log_probabilities(self, vector: np.ndarray, text: str) -> np.ndarray:
+        """Log probabilities over :attr:`classes` for one query."""
+        logits = self.coef[:, : self.dim] @ (vector * DENSE_WEIGHT) + self.intercept
+        offset = self.dim
+        for lexicon in (self.word, self.char):
+            cols, values = lexicon.transform(text)
+            if len(cols):
+                logits = logits + self.coef[:, offset + cols] @ values
+            offset += len(lexicon.vocabulary)
+        logits = logits - logits.max()
+        return logits - np.log(np.exp(logits).sum())
+
+    def probabilities(self, vector: np.ndarray, text: str) -> dict[str, float]:
+        return dict(zip(self.classes, np.exp(self.log_probabilities(vector, text)).tolist(), strict=True))
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npz")
         np.savez(
             tmp,
-            classes=np.array(self.classes, dtype=object).astype(str),
+            classes=np.array(self.classes, dtype=str),
             coef=self.coef,
             intercept=self.intercept,
-            temperature=np.array([self.temperature]),
+            word_vocab=self.word.names(),
+            word_idf=self.word.idf,
+            char_vocab=self.char.names(),
+            char_idf=self.char.idf,
+            calibration=np.array(self.calibration, dtype=np.float64),
+            dim=np.array([self.dim]),
         )
         tmp.replace(path)
 
@@ -84,11 +301,16 @@ class IntentClassifier:
     def load(cls, path: Path) -> IntentClassifier | None:
         try:
             with np.load(path, allow_pickle=False) as data:
+                word = _Lexicon({str(g): i for i, g in enumerate(data["word_vocab"])}, data["word_idf"], "word")
+                char = _Lexicon({str(g): i for i, g in enumerate(data["char_vocab"])}, data["char_idf"], "char")
                 return cls(
                     [str(c) for c in data["classes"]],
                     data["coef"],
                     data["intercept"],
-                    float(data["temperature"][0]),
+                    word,
+                    char,
+                    tuple(float(x) for x in data["calibration"]),
+                    int(data["dim"][0]),
                 )
         except (OSError, KeyError, ValueError) as exc:
             _LOGGER.warning("ignoring unreadable classifier cache %s: %s", path, exc)

@@ -9,18 +9,24 @@ scores in [0, 1].
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from knowledge.classifier import IntentClassifier, fingerprint
+from knowledge.classifier import (
+    DEFAULT_CALIBRATION,
+    SINGLE_ENTRY_CALIBRATION,
+    IntentClassifier,
+    calibrated,
+    candidate_features,
+    fingerprint,
+)
 from knowledge.embeddings import Embedder
-from knowledge.index import SyncReport, VectorIndex
+from knowledge.index import SyncReport, VectorIndex, record_id
 from knowledge.store import FaqStore
 
 _LOGGER = logging.getLogger(__name__)
@@ -61,15 +67,19 @@ class MatchResult:
         return self.candidates[0] if self.candidates else None
 
 
-def _squash(x: float, centre: float, width: float) -> float:
-    return 1.0 / (1.0 + math.exp(-(x - centre) / width))
+def combine(classifier: float, dense: float, lexical: float, *, calibration: Sequence[float] | None = None) -> float:
+    """Calibrated confidence in [0, 1] for one candidate taken alone (``classifier`` is its probability).
 
-
-def combine(classifier: float, dense: float, lexical: float) -> float:
-    """One confidence in [0, 1] from the three signals (see bench/matching.py for how it was tuned)."""
-    dense_conf = _squash(dense, 0.62, 0.07)
-    score = 0.6 * classifier + 0.3 * dense_conf + 0.1 * lexical * dense_conf
-    return max(0.0, min(1.0, score))
+    :meth:`Retriever.match` scores every candidate against all the others (the margin to the best other
+    entry is one of the calibrator's inputs); this is the same calibrator for a candidate whose best rival
+    has the rest of the probability. ``lexical`` is kept for callers; the classifier's TF-IDF views carry
+    the lexical signal now.
+    """
+    del lexical
+    p = min(max(classifier, 1e-12), 1.0)
+    log_probs = np.log(np.array([p, max(1.0 - p, 1e-12)]))
+    feats = candidate_features(log_probs, np.array([dense, -1.0]))[:1]
+    return float(calibrated(feats, calibration or DEFAULT_CALIBRATION)[0])
 
 
 @dataclass
@@ -78,8 +88,12 @@ class _KbState:
     classifier: IntentClassifier | None = None
     questions: dict[str, str] = field(default_factory=dict)
     has_documents: bool = False
-    keys: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
+    # every phrasing's embedding, grouped by entry: entries[j] owns rows starts[j]:starts[j + 1]
+    entries: list[str] = field(default_factory=list)
+    starts: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
     vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 384), np.float32))
+    texts: list[str] = field(default_factory=list)
+    class_order: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # classifier -> entries
 
 
 class Retriever:
@@ -109,21 +123,42 @@ class Retriever:
             report = self.index.sync(kb, [(fid, text) for fid, _, text in phrasings], chunks, progress=progress)
             state.questions = {fid: text for fid, kind, text in phrasings if kind == "question"}
             state.has_documents = bool(chunks)
+            by_id = {record_id(fid, text): text for fid, _, text in phrasings}
             ids, keys, vectors = self.index.vectors(kb)
-            state.keys, state.vectors = np.array(keys, dtype=object), vectors
-            state.classifier = self._classifier(kb, ids, keys, vectors)
+            keep = [i for i, (rid, key) in enumerate(zip(ids, keys, strict=True)) if key in state.questions]
+            ids = [ids[i] for i in keep]
+            keys = [keys[i] for i in keep]
+            vectors = vectors[keep] if keep else np.zeros((0, vectors.shape[1] or 384), np.float32)
+            texts = [by_id.get(rid, state.questions.get(key, "")) for rid, key in zip(ids, keys, strict=True)]
+            order = sorted(range(len(keys)), key=lambda i: (keys[i], ids[i]))
+            keys = [keys[i] for i in order]
+            ids = [ids[i] for i in order]
+            state.texts = [texts[i] for i in order]
+            state.vectors = np.ascontiguousarray(vectors[order]) if order else vectors
+            state.entries = sorted(set(keys))
+            state.starts = np.searchsorted(np.array(keys, dtype=object), np.array(state.entries, dtype=object))
+            state.starts = np.append(state.starts, len(keys)).astype(np.int64)
+            state.classifier = self._classifier(kb, ids, keys, state.vectors, state.texts)
+            position = {fid: j for j, fid in enumerate(state.entries)}
+            state.class_order = (
+                np.array([position[c] for c in state.classifier.classes], dtype=np.int64)
+                if state.classifier is not None
+                else np.zeros(0, dtype=np.int64)
+            )
             state.version = version
             return report
 
-    def _classifier(self, kb: str, ids: list[str], keys: list[str], vectors: np.ndarray) -> IntentClassifier | None:
-        if not ids:
+    def _classifier(
+        self, kb: str, ids: list[str], keys: list[str], vectors: np.ndarray, texts: list[str]
+    ) -> IntentClassifier | None:
+        if len(set(keys)) < 2:
             return None
         path = self.cache_dir / "classifiers" / f"{kb}-{fingerprint(ids)}.npz"
         if path.exists():
             loaded = IntentClassifier.load(path)
-            if loaded is not None:
+            if loaded is not None and set(loaded.classes) == set(keys):
                 return loaded
-        model = IntentClassifier.train(keys, vectors)
+        model = IntentClassifier.train(keys, vectors, texts)
         if model is not None:
             for old in path.parent.glob(f"{kb}-*.npz"):
                 old.unlink(missing_ok=True)
@@ -138,31 +173,49 @@ class Retriever:
         t1 = time.perf_counter()
         vector = self.embedder.embed_query(text)
         t2 = time.perf_counter()
-        dense_hits = self.index.query(kb, vector, DENSE_K)
+        n_entries = len(state.entries)
+        if n_entries:
+            sims = state.vectors @ vector
+            best_rows = np.array(
+                [
+                    state.starts[j] + int(np.argmax(sims[state.starts[j] : state.starts[j + 1]]))
+                    for j in range(n_entries)
+                ]
+            )
+            dense = sims[best_rows]
+        else:
+            best_rows = dense = np.zeros(0)
         t3 = time.perf_counter()
         lexical_hits = self.store.lexical_search(kb, text, LEXICAL_K)
         t4 = time.perf_counter()
 
-        dense: dict[str, tuple[float, str]] = {}
-        for hit in dense_hits:
-            if hit.key not in dense or hit.similarity > dense[hit.key][0]:
-                dense[hit.key] = (hit.similarity, hit.text)
         best_lex = max((s for _, s in lexical_hits), default=0.0)
         lexical = {fid: (s / best_lex if best_lex > 0 else 0.0) for fid, s in lexical_hits}
-        probs = state.classifier.probabilities(vector) if state.classifier else {}
-        top_probs = sorted(probs, key=probs.get, reverse=True)[:k]
+        log_probs = np.zeros(n_entries)
+        if state.classifier is not None:
+            log_probs[state.class_order] = state.classifier.log_probabilities(vector, text)
+            calibration = state.classifier.calibration
+        else:
+            calibration = SINGLE_ENTRY_CALIBRATION if n_entries == 1 else DEFAULT_CALIBRATION
+        scores = calibrated(candidate_features(log_probs, dense), calibration) if n_entries else np.zeros(0)
 
-        candidates = []
-        for fid in set(dense) | set(lexical) | set(top_probs):
-            if fid not in state.questions:
-                continue
-            sim, matched = dense.get(fid, (self._similarity(state, fid, vector), ""))
-            p = probs.get(fid, 1.0 if len(state.questions) == 1 else 0.0)
-            lex = lexical.get(fid, 0.0)
-            candidates.append(
-                Candidate(fid, combine(p, sim, lex), state.questions[fid], matched or state.questions[fid], sim, lex, p)
+        shortlist = set(np.argsort(-scores)[: max(k, DENSE_K)].tolist())
+        position = {fid: j for j, fid in enumerate(state.entries)}
+        shortlist |= {position[fid] for fid in lexical if fid in position}
+        candidates = [
+            Candidate(
+                fid,
+                float(scores[j]),
+                state.questions[fid],
+                state.texts[best_rows[j]] or state.questions[fid],
+                float(dense[j]),
+                lexical.get(fid, 0.0),
+                float(np.exp(log_probs[j])),
             )
-        candidates.sort(key=lambda c: c.score, reverse=True)
+            for j in shortlist
+            if (fid := state.entries[j]) in state.questions
+        ]
+        candidates.sort(key=lambda c: (-c.score, -c.classifier, c.faq_id))
 
         passages: list[Passage] = []
         if state.has_documents:
@@ -177,11 +230,3 @@ class Retriever:
             "match_total": (t5 - t0) * 1000,
         }
         return MatchResult(candidates[:k], passages, {key: round(v, 2) for key, v in timings.items()})
-
-    @staticmethod
-    def _similarity(state: _KbState, faq_id: str, vector: np.ndarray) -> float:
-        """Best cosine similarity over an entry's phrasings, for candidates outside the dense top-k."""
-        mask = state.keys == faq_id
-        if not mask.any():
-            return 0.0
-        return float((state.vectors[mask] @ vector).max())

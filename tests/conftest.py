@@ -49,3 +49,25 @@ def kiosk_cli(kiosk_home: Path):
         return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory: pytest.TempPathFactory):
+    """Real kiosk parts (SQLite, Chroma, MiniLM, SmolLM2) in one temporary home, bank demo installed."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from core.home import KioskHome
+    from core.settings import load_settings
+    from kiosk.wiring import KioskServices
+
+    home = KioskHome(tmp_path_factory.mktemp("kiosk-home")).ensure()
+    wired = KioskServices(settings=load_settings(None, env={}), home=home)
+    wired.retriever.prepare(wired.kb_name("bank"))
+    yield wired
+    wired.llm.close()
+
+
+@pytest.fixture
+def bank_policy(services):
+    from dialog.policy import AnswerPolicy  # noqa: F401 - imported for type clarity in tests
+
+    return services.policy("bank")

@@ -1,0 +1,188 @@
+"""Question-matching benchmark on Banking77, CLINC150 and the demo knowledge bases.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/matching.py --dataset all --json
+    .venv/bin/python bench/matching.py --dataset banking77 --alternates 10 --json
+    .venv/bin/python bench/matching.py --dataset clinc150 --split tune      # for tuning, never reported
+
+Each intent becomes one FAQ entry (question = its first training query, the next
+ones its alternates, answer "Answer for <intent>"), written into a temporary
+kiosk home through the real code path (``KioskServices``, ``FaqStore.replace_all``,
+``Retriever.prepare``); then every held-out query goes through
+``AnswerPolicy.decide``, exactly what ``kiosk eval retrieval`` does.
+
+Splits (fixed seeds):
+- banking77 ``dev``: a stratified 15 % of ``train.csv`` held out, the KB built from the other 85 %;
+  ``tune``: a further stratified 15 % of those 85 % held out, the KB built from the rest.
+- clinc150 ``dev``: KB from ``train``, evaluated on ``val`` + ``oos_val``;
+  ``tune``: 20 % of each intent of ``train`` held out, plus ``oos_train``, the KB built from the rest.
+- demo: the shipped demo KBs against ``bench/data/<name>_eval.csv``.
+
+The data sets are read from ``../shared/datasets`` (relative to the repository root) and
+never copied into the repository; a missing data set is skipped with a message.
+Prints one JSON object per run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import os
+import random
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from core.home import KioskHome  # noqa: E402
+from core.settings import load_settings  # noqa: E402
+from knowledge.entries import FaqEntry, slugify  # noqa: E402
+from knowledge.evaluation import evaluate  # noqa: E402
+
+_LOGGER = logging.getLogger(__name__)
+
+DATASETS = ROOT.parent / "shared" / "datasets"
+DEMOS = ("bank", "metro", "museum")
+SEED = 0
+
+
+class DatasetMissingError(Exception):
+    """A data set is not available here."""
+
+
+def _stratified_split(rows: list[tuple[str, str]], fraction: float, seed: int):
+    by_label: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for row in rows:
+        by_label[row[1]].append(row)
+    rng = random.Random(seed)
+    kept, held = [], []
+    for label in sorted(by_label):
+        group = list(by_label[label])
+        rng.shuffle(group)
+        n_held = max(1, round(len(group) * fraction))
+        held.extend(group[:n_held])
+        kept.extend(group[n_held:])
+    return kept, held
+
+
+def banking77(split: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    path = DATASETS / "banking77" / "train.csv"
+    if not path.exists():
+        raise DatasetMissingError(f"{path} not found (Banking77 is read from ../shared/datasets, never copied here)")
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = [(r["text"].strip(), r["category"].strip()) for r in csv.DictReader(fh) if r["text"].strip()]
+    kept, held = _stratified_split(rows, 0.15, SEED)
+    if split == "tune":
+        kept, held = _stratified_split(kept, 0.15, SEED + 1)
+    return kept, held
+
+
+def clinc150(split: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    path = DATASETS / "clinc150" / "data_full_train_val.json"
+    if not path.exists():
+        raise DatasetMissingError(f"{path} not found (CLINC150 is read from ../shared/datasets, never copied here)")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    train = [(t, i) for t, i in data["train"]]
+    if split == "tune":
+        kept, held = _stratified_split(train, 0.2, SEED)
+        return kept, held + [(t, "") for t, _ in data["oos_train"]]
+    return train, [(t, i) for t, i in data["val"]] + [(t, "") for t, _ in data["oos_val"]]
+
+
+def entries_from(rows: list[tuple[str, str]], alternates: int | None) -> tuple[list[FaqEntry], dict[str, str]]:
+    by_label: dict[str, list[str]] = defaultdict(list)
+    for text, label in rows:
+        if text not in by_label[label]:
+            by_label[label].append(text)
+    entries, ids = [], {}
+    for label in sorted(by_label):
+        texts = by_label[label]
+        ids[label] = slugify(label)
+        alts = texts[1:] if alternates is None else texts[1 : 1 + alternates]
+        entries.append(
+            FaqEntry(id=ids[label], question=texts[0], answer=f"Answer for {label}.", alternates=tuple(alts))
+        )
+    return entries, ids
+
+
+def _services(home: Path):
+    from kiosk.wiring import KioskServices
+
+    kiosk_home = KioskHome(home)
+    return KioskServices(settings=load_settings(None), home=kiosk_home)
+
+
+def run_benchmark(name: str, split: str, alternates: int | None) -> dict[str, object]:
+    kept, held = banking77(split) if name == "banking77" else clinc150(split)
+    entries, ids = entries_from(kept, alternates)
+    with tempfile.TemporaryDirectory(prefix="kiosk-bench-") as home:
+        services = _services(Path(home))
+        services.store.create_kb(name, title=name, language="en")
+        services.store.replace_all(name, entries, changed_by="bench")
+        return _measure(services, name, [(t, ids.get(label, "") if label else "") for t, label in held], split)
+
+
+def run_demo(name: str) -> dict[str, object]:
+    path = ROOT / "bench" / "data" / f"{name}_eval.csv"
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = [(r["text"].strip(), (r.get("expected_id") or "").strip()) for r in csv.DictReader(fh)]
+    with tempfile.TemporaryDirectory(prefix="kiosk-bench-") as home:
+        services = _services(Path(home))
+        services.kb_name(name)  # installs the demo
+        return _measure(services, name, [r for r in rows if r[0]], "eval")
+
+
+def _measure(services, kb: str, rows: list[tuple[str, str]], split: str) -> dict[str, object]:
+    start = time.perf_counter()
+    services.retriever.prepare(kb)
+    index_seconds = time.perf_counter() - start
+    entries = services.store.list(kb)
+    policy = services.policy(kb, with_llm=False, log_turns=False)
+    policy.decide("warm up the embedding model")
+    report, _ = evaluate(policy, rows)
+    return {
+        "dataset": kb,
+        "split": split,
+        "n_entries": len(entries),
+        "n_alternates": sum(len(e.alternates) for e in entries),
+        "index_seconds": round(index_seconds, 1),
+        **report,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", choices=("banking77", "clinc150", "demo", "all"), default="all")
+    parser.add_argument("--alternates", type=int, default=None, help="at most N alternates per entry")
+    parser.add_argument("--split", choices=("dev", "tune"), default="dev")
+    parser.add_argument("--json", action="store_true", help="one JSON object per line (the default prints a table)")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    logging.basicConfig(level=logging.WARNING)
+    names = ["banking77", "clinc150", "demo"] if args.dataset == "all" else [args.dataset]
+    for name in names:
+        try:
+            if name == "demo":
+                results = [run_demo(demo) for demo in DEMOS]
+            else:
+                results = [run_benchmark(name, args.split, args.alternates)]
+        except DatasetMissingError as exc:
+            print(f"skipped {name}: {exc}", file=sys.stderr)
+            continue
+        for result in results:
+            if args.alternates is not None and name != "demo":
+                result["alternates_cap"] = args.alternates
+            if args.json:
+                print(json.dumps(result), flush=True)
+            else:
+                print("  ".join(f"{k}={v}" for k, v in result.items()), flush=True)
+
+
+if __name__ == "__main__":
+    main()
