@@ -160,15 +160,12 @@ class AnswerPolicy:
         return self.store.kb_title(self.kb)
 
     def suggestions(self, n: int = 6) -> list[str]:
-        """Questions to offer on screen (first entries of distinct categories)."""
-        seen, out = set(), []
+        """Questions to offer on screen: the shortest question of each of the biggest categories."""
+        by_category: dict[str, list[str]] = {}
         for entry in self.store.list(self.kb, enabled=True):
-            if entry.category not in seen:
-                seen.add(entry.category)
-                out.append(entry.question)
-            if len(out) >= n:
-                break
-        return out
+            by_category.setdefault(entry.category, []).append(entry.question)
+        ranked = sorted(by_category.values(), key=lambda qs: (-len(qs), min(qs, key=len)))
+        return [min(questions, key=len) for questions in ranked[:n]]
 
     def _fixed(self, mode: str, text: str, reason: str, t0: float, **kw) -> Decision:
         return Decision(mode, None, None, (), fixed_text=text, reason=reason, timings_ms={"decide": _ms(t0)}, **kw)

@@ -106,6 +106,55 @@ def doctor(app: AppContext, as_json: bool) -> None:
 
 
 # ---------------------------------------------------------------------------
+# run
+# ---------------------------------------------------------------------------
+@main.command("run")
+@click.option("--windowed", is_flag=True, help="A normal window instead of the locked-down full screen.")
+@click.option("--kb", "kb_name", default=None, help="Knowledge base (default: dialog.knowledge_base).")
+@click.option("--screenshot", type=click.Path(dir_okay=False, path_type=Path), help="Save a PNG of the window.")
+@click.option("--quit-after", type=float, default=None, help="Quit after this many seconds (with --screenshot: then).")
+@click.option("--ask", "ask_text", default=None, help="Ask this question once the kiosk is ready (for demos).")
+@pass_app
+def run_command(
+    app: AppContext,
+    windowed: bool,
+    kb_name: str | None,
+    screenshot: Path | None,
+    quit_after: float | None,
+    ask_text: str | None,
+) -> None:
+    """Start the kiosk (full screen unless --windowed or kiosk.fullscreen = false)."""
+    from core.errors import DisplayError
+    from kiosk.doctor import check_display
+
+    display = check_display()
+    if not display["available"]:
+        raise DisplayError(
+            "no screen to show the kiosk on (DISPLAY and WAYLAND_DISPLAY are not set)",
+            hint="on a kiosk PC start it from the desktop session or the cage compositor; "
+            "on a server try `xvfb-run -a .venv/bin/kiosk run --windowed`, or check it with `kiosk doctor`",
+        )
+    if screenshot is not None and quit_after is None:
+        quit_after = 8.0
+    services = app.services
+    name = services.kb_name(kb_name)
+    title = services.store.kb_title(name)
+    from kiosk.app import run_app
+
+    sys.exit(
+        run_app(
+            settings=app.settings,
+            policy_factory=lambda: services.policy(name),
+            title=title,
+            windowed=windowed,
+            screenshot=screenshot,
+            quit_after=quit_after,
+            ask=ask_text,
+        )
+    )
+
+
+# ---------------------------------------------------------------------------
 # models
 # ---------------------------------------------------------------------------
 @main.group()
