@@ -62,3 +62,27 @@ class AnswerFinished(Event):
 
     answer: Any  # dialog.policy.Answer
     timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PhonemeTiming:
+    """One phoneme of synthesized speech, in seconds from the start of its audio chunk."""
+
+    phoneme: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class TTSAudio(Event):
+    """One sentence of synthesized speech with the phoneme timings that drive the mouth."""
+
+    samples: Any  # numpy float32 mono in [-1, 1]
+    sample_rate: int
+    text: str
+    phonemes: tuple[PhonemeTiming, ...] = ()
+    index: int = 0
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / self.sample_rate

@@ -155,6 +155,48 @@ def run_command(
 
 
 # ---------------------------------------------------------------------------
+# say
+# ---------------------------------------------------------------------------
+@main.command("say")
+@click.argument("text")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="WAV file to write.")
+@click.option("--timings", type=click.Path(dir_okay=False, path_type=Path), help="JSON file of phoneme timings.")
+@pass_app
+def say(app: AppContext, text: str, out: Path, timings: Path | None) -> None:
+    """Synthesize TEXT with the kiosk's voice into a WAV file (and its phoneme timings)."""
+    import numpy as np
+
+    from speech.wav import write_wav
+
+    if not text.strip():
+        raise KioskError("nothing to say: TEXT is empty", code="tts-empty-text")
+    chunks = list(app.services.tts.synthesize(text))
+    rate = chunks[0].sample_rate
+    samples = np.concatenate([c.samples for c in chunks])
+    write_wav(out, samples, rate)
+    if timings is not None:
+        sentences, offset = [], 0.0
+        for chunk in chunks:
+            sentences.append(
+                {
+                    "text": chunk.text,
+                    "start": round(offset, 4),
+                    "end": round(offset + chunk.duration, 4),
+                    "phonemes": [
+                        {"phoneme": p.phoneme, "start": round(offset + p.start, 4), "end": round(offset + p.end, 4)}
+                        for p in chunk.phonemes
+                    ],
+                }
+            )
+            offset += chunk.duration
+        timings.write_text(
+            json.dumps({"sample_rate": rate, "duration": round(offset, 4), "sentences": sentences}, ensure_ascii=False),
+            encoding="utf-8",
+        )
+    click.echo(f"wrote {out} ({len(samples) / rate:.2f} s at {rate} Hz)")
+
+
+# ---------------------------------------------------------------------------
 # models
 # ---------------------------------------------------------------------------
 @main.group()

@@ -20,6 +20,7 @@ from knowledge.embeddings import Embedder
 from knowledge.index import VectorIndex
 from knowledge.retrieval import Retriever
 from knowledge.store import FaqStore
+from speech.tts.base import TtsEngine
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -59,6 +60,15 @@ class KioskServices:
 
         return LlamaCppEngine(
             model_path=self.models.require("llm"), context_tokens=cfg.context_tokens, threads=cfg.threads
+        )
+
+    @cached_property
+    def tts(self) -> TtsEngine:
+        from speech.tts.piper import PiperTts
+
+        cfg = self.settings.tts
+        return PiperTts(
+            model_path=self.models.require("tts"), speed=cfg.speed, volume=cfg.volume, cache_dir=self.home.cache_dir
         )
 
     @cached_property
