@@ -86,3 +86,29 @@ class TTSAudio(Event):
     @property
     def duration(self) -> float:
         return len(self.samples) / self.sample_rate
+
+
+@dataclass(frozen=True)
+class WakeDetected(Event):
+    t: float  # seconds from the start of the audio stream
+
+
+@dataclass(frozen=True)
+class SpeechStarted(Event):
+    t: float
+
+
+@dataclass(frozen=True)
+class SpeechEnded(Event):
+    t: float
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
+class Transcript(Event):
+    """What the visitor said: partial while speaking, final at the end of the turn."""
+
+    text: str
+    final: bool
+    start: float = 0.0
+    end: float = 0.0

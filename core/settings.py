@@ -104,6 +104,11 @@ class AsrSection:
         "auto = vosk when a vosk model for the language is installed, else pocketsphinx.",
         choices=("auto", "vosk", "pocketsphinx"),
     )
+    kb_language_model: bool = setting(
+        False,
+        "Decode with a language model built from the knowledge base's questions, alternates and answers "
+        "(pocketsphinx), or restrict vosk to their words. Measured in bench/asr.py.",
+    )
 
 
 @dataclass(frozen=True)
@@ -145,10 +150,10 @@ class DialogSection:
         "What the kiosk says when a question is out of scope.",
     )
     faq_threshold: float = setting(
-        0.5, "Match confidence at or above which the kiosk answers with the entry.", minimum=0.0, maximum=1.0
+        0.45, "Match confidence at or above which the kiosk answers with the entry.", minimum=0.0, maximum=1.0
     )
     clarify_threshold: float = setting(
-        0.3, "Below this confidence the question is out of scope (fallback).", minimum=0.0, maximum=1.0
+        0.4, "Below this confidence the question is out of scope (fallback).", minimum=0.0, maximum=1.0
     )
     clarify_margin: float = setting(
         0.15, "Candidates closer than this to the best one are offered as choices.", minimum=0.0, maximum=1.0

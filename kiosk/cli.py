@@ -20,6 +20,7 @@ from core.logs import configure_logging
 from core.settings import to_dict, to_toml
 from kiosk.context import AppContext, pass_app
 from kiosk.knowledge_cli import ask, eval_group, kb
+from kiosk.voice_cli import devices, listen
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -331,6 +332,8 @@ def config_init(app: AppContext, force: bool) -> None:
 main.add_command(kb)
 main.add_command(ask)
 main.add_command(eval_group)
+main.add_command(devices)
+main.add_command(listen)
 
 
 def run() -> None:  # pragma: no cover - console script shim

@@ -20,7 +20,11 @@ from knowledge.embeddings import Embedder
 from knowledge.index import VectorIndex
 from knowledge.retrieval import Retriever
 from knowledge.store import FaqStore
+from speech.asr.base import AsrEngine
+from speech.listener import Listener
 from speech.tts.base import TtsEngine
+from speech.vad import EndOfTurnDetector
+from speech.wake import WakeWordDetector
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -69,6 +73,48 @@ class KioskServices:
         cfg = self.settings.tts
         return PiperTts(
             model_path=self.models.require("tts"), speed=cfg.speed, volume=cfg.volume, cache_dir=self.home.cache_dir
+        )
+
+    @cached_property
+    def asr(self) -> AsrEngine:
+        """The ASR engine `asr.engine` asks for (auto: vosk if a model for the language is installed)."""
+        location = self.models.resolve("asr")
+        path = self.models.require("asr")
+        if location.extra.get("engine") == "vosk":
+            from speech.asr.vosk import VoskAsr
+
+            engine: AsrEngine = VoskAsr(model_dir=path)
+        else:
+            from speech.asr.pocketsphinx import PocketsphinxAsr
+
+            engine = PocketsphinxAsr(model_dir=path)
+        _LOGGER.info("ASR engine: %s (%s)", engine.name, location.detail)
+        if self.settings.asr.kb_language_model:
+            kb = self.kb_name()
+            phrases = [text for _, _, text in self.store.phrasings(kb)]
+            phrases += [e.answer for e in self.store.list(kb, enabled=True)]
+            engine.set_vocabulary(phrases)
+        return engine
+
+    def wake_detector(self) -> WakeWordDetector:
+        cfg = self.settings.wake
+        return WakeWordDetector(
+            model_dir=self.models.require("wake"),
+            phrase=cfg.phrase,
+            sensitivity=cfg.sensitivity,
+            refractory_s=cfg.refractory_s,
+        )
+
+    def end_of_turn(self) -> EndOfTurnDetector:
+        cfg = self.settings.vad
+        return EndOfTurnDetector(end_silence_s=cfg.end_silence_s, max_utterance_s=cfg.max_utterance_s)
+
+    def listener(self, *, require_wake: bool = True) -> Listener:
+        return Listener(
+            endpoint=self.end_of_turn(),
+            asr=self.asr,
+            wake=self.wake_detector() if (require_wake or self.settings.wake.enabled) else None,
+            require_wake=require_wake,
         )
 
     @cached_property

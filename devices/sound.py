@@ -1,0 +1,287 @@
+"""Real microphone and speaker through sounddevice (PortAudio).
+
+Devices are chosen by (part of) their name; ``pulse:NAME`` picks a PulseAudio
+source or sink by its Pulse name through the ``pulse`` ALSA device. Losing a
+device never crashes the kiosk: the state turns ``unavailable``, the stream is
+reopened with exponential back-off, and capture or playback resumes when the
+device returns.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from core.errors import AudioError
+from devices.base import BLOCK, SAMPLE_RATE, AudioSink, AudioSource, DeviceState
+
+_LOGGER = logging.getLogger(__name__)
+
+StateCallback = Callable[[DeviceState], None]
+
+
+def _sd():
+    try:
+        import sounddevice
+
+        return sounddevice
+    except OSError as exc:  # PortAudio library missing
+        raise AudioError(f"PortAudio is not available: {exc}", hint="install libportaudio2") from exc
+
+
+def list_devices() -> list[dict[str, object]]:
+    sd = _sd()
+    default_in, default_out = sd.default.device
+    out = []
+    for index, dev in enumerate(sd.query_devices()):
+        out.append(
+            {
+                "index": index,
+                "name": dev["name"],
+                "inputs": dev["max_input_channels"],
+                "outputs": dev["max_output_channels"],
+                "default_rate": dev["default_samplerate"],
+                "default_input": index == default_in,
+                "default_output": index == default_out,
+            }
+        )
+    return out
+
+
+def resolve_device(name: str, kind: str) -> int | None:
+    """PortAudio index for a device named (in part) ``name``; ``None`` = system default."""
+    if not name:
+        return None
+    if name.startswith("pulse:"):
+        os.environ["PULSE_SOURCE" if kind == "input" else "PULSE_SINK"] = name.split(":", 1)[1]
+        name = "pulse"
+    channels = "inputs" if kind == "input" else "outputs"
+    candidates = [d for d in list_devices() if d[channels] and name.lower() in str(d["name"]).lower()]
+    if not candidates:
+        raise AudioError(f"no {kind} device matching {name!r}", hint="`kiosk devices` lists them")
+    exact = [d for d in candidates if str(d["name"]).lower() == name.lower()]
+    return int((exact or candidates)[0]["index"])
+
+
+def _rescan() -> None:
+    """Make PortAudio see devices plugged in after start-up."""
+    sd = _sd()
+    try:
+        sd._terminate()
+        sd._initialize()
+    except Exception as exc:
+        _LOGGER.debug("PortAudio rescan failed: %s", exc)
+
+
+class _Backoff:
+    def __init__(self, maximum: float) -> None:
+        self.maximum = maximum
+        self.delay = 0.5
+
+    def wait(self, stop: threading.Event) -> None:
+        stop.wait(self.delay)
+        self.delay = min(self.maximum, self.delay * 2)
+
+    def reset(self) -> None:
+        self.delay = 0.5
+
+
+class Microphone(AudioSource):
+    """16 kHz mono capture in :data:`BLOCK`-sample blocks, reconnecting after errors."""
+
+    def __init__(
+        self, *, device: str = "", reconnect_max_s: float = 30.0, on_state: StateCallback | None = None
+    ) -> None:
+        self.device = device
+        self._on_state = on_state
+        self._state = DeviceState(f"microphone {device or '(default)'}", "closed")
+        self._stop = threading.Event()
+        self._queue: queue.Queue[np.ndarray] = queue.Queue(maxsize=200)
+        self._backoff = _Backoff(reconnect_max_s)
+        self._broken = threading.Event()
+
+    def _set_state(self, state: str, detail: str = "") -> None:
+        if state != self._state.state or detail != self._state.detail:
+            self._state = DeviceState(self._state.name, state, detail)
+            (_LOGGER.info if state == "ok" else _LOGGER.warning)("%s: %s %s", self._state.name, state, detail)
+            if self._on_state:
+                self._on_state(self._state)
+
+    def state(self) -> DeviceState:
+        return self._state
+
+    def _callback(self, indata, frames, time_info, status) -> None:
+        if status.input_overflow:
+            _LOGGER.debug("microphone overflow")
+        with contextlib.suppress(queue.Full):  # the consumer is behind: drop rather than grow without bound
+            self._queue.put_nowait(indata[:, 0].copy())
+
+    def _open(self):
+        sd = _sd()
+        index = resolve_device(self.device, "input")
+        stream = sd.InputStream(
+            samplerate=SAMPLE_RATE,
+            channels=1,
+            dtype="float32",
+            blocksize=BLOCK,
+            device=index,
+            callback=self._callback,
+            finished_callback=self._broken.set,
+        )
+        stream.start()
+        return stream
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        while not self._stop.is_set():
+            try:
+                stream = self._open()
+            except (AudioError, Exception) as exc:
+                self._set_state("unavailable", str(exc))
+                self._backoff.wait(self._stop)
+                _rescan()
+                continue
+            self._broken.clear()
+            self._set_state("ok")
+            self._backoff.reset()
+            try:
+                while not self._stop.is_set():
+                    try:
+                        yield self._queue.get(timeout=1.0)
+                    except queue.Empty:
+                        if self._broken.is_set() or not stream.active:
+                            self._set_state("unavailable", "the microphone stopped delivering audio")
+                            break
+            finally:
+                try:
+                    stream.close(ignore_errors=True)
+                except Exception as exc:
+                    _LOGGER.debug("closing microphone stream: %s", exc)
+            if not self._stop.is_set():
+                self._backoff.wait(self._stop)
+                _rescan()
+        self._set_state("closed")
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+class Speaker(AudioSink):
+    """Playback with a sample-accurate clock; :meth:`stop` silences it within one block."""
+
+    def __init__(
+        self, *, device: str = "", reconnect_max_s: float = 30.0, on_state: StateCallback | None = None
+    ) -> None:
+        self.device = device
+        self._on_state = on_state
+        self._state = DeviceState(f"speaker {device or '(default)'}", "closed")
+        self._lock = threading.Lock()
+        self._pending: collections.deque[np.ndarray] = collections.deque()
+        self._offset = 0  # samples of pending[0] already played
+        self._played = 0
+        self._stream = None
+        self._rate: int | None = None
+        self._idle = threading.Event()
+        self._idle.set()
+        self._retry_at = 0.0
+        self._backoff_s = 0.5
+        self._reconnect_max_s = reconnect_max_s
+
+    def state(self) -> DeviceState:
+        return self._state
+
+    def _set_state(self, state: str, detail: str = "") -> None:
+        if state != self._state.state:
+            self._state = DeviceState(self._state.name, state, detail)
+            (_LOGGER.info if state == "ok" else _LOGGER.warning)("%s: %s %s", self._state.name, state, detail)
+            if self._on_state:
+                self._on_state(self._state)
+
+    def _callback(self, outdata, frames, time_info, status) -> None:
+        out = outdata[:, 0]
+        filled = 0
+        with self._lock:
+            while filled < frames and self._pending:
+                head = self._pending[0]
+                take = min(frames - filled, len(head) - self._offset)
+                out[filled : filled + take] = head[self._offset : self._offset + take]
+                filled += take
+                self._offset += take
+                self._played += take
+                if self._offset >= len(head):
+                    self._pending.popleft()
+                    self._offset = 0
+            if not self._pending:
+                self._idle.set()
+        out[filled:] = 0.0
+
+    def _ensure_stream(self, rate: int) -> bool:
+        if self._stream is not None and self._rate == rate and self._stream.active:
+            return True
+        if time.monotonic() < self._retry_at:
+            return False
+        self._close_stream()
+        try:
+            sd = _sd()
+            index = resolve_device(self.device, "output")
+            stream = sd.OutputStream(
+                samplerate=rate, channels=1, dtype="float32", device=index, callback=self._callback, blocksize=512
+            )
+            stream.start()
+        except Exception as exc:
+            self._set_state("unavailable", str(exc))
+            self._retry_at = time.monotonic() + self._backoff_s
+            self._backoff_s = min(self._reconnect_max_s, self._backoff_s * 2)
+            _rescan()
+            return False
+        self._stream, self._rate = stream, rate
+        self._backoff_s = 0.5
+        self._set_state("ok")
+        return True
+
+    def play(self, samples: np.ndarray, sample_rate: int) -> None:
+        if not self._ensure_stream(sample_rate):
+            _LOGGER.warning("speaker unavailable: %.1f s of speech not played", len(samples) / sample_rate)
+            with self._lock:
+                self._played += len(samples)  # keep the clock moving so captions and the mouth go on
+            return
+        with self._lock:
+            self._pending.append(samples.astype(np.float32, copy=False))
+            self._idle.clear()
+
+    def played_samples(self) -> int:
+        with self._lock:
+            return self._played
+
+    @property
+    def playing(self) -> bool:
+        return not self._idle.is_set()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._pending.clear()
+            self._offset = 0
+            self._idle.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._idle.wait(timeout)
+
+    def _close_stream(self) -> None:
+        if self._stream is not None:
+            try:
+                self._stream.close(ignore_errors=True)
+            except Exception as exc:
+                _LOGGER.debug("closing speaker stream: %s", exc)
+            self._stream = None
+
+    def close(self) -> None:
+        self.stop()
+        self._close_stream()
+        self._set_state("closed")

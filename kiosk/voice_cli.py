@@ -1,0 +1,90 @@
+"""``kiosk devices`` and ``kiosk listen``: audio devices and the listening pipeline from the shell."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import click
+
+from core.events import SpeechEnded, SpeechStarted, Transcript, WakeDetected
+from kiosk.context import AppContext, pass_app
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True)
+def devices(as_json: bool) -> None:
+    """Audio devices PortAudio sees (choose them by name in audio.input_device / audio.output_device)."""
+    from devices.sound import list_devices
+
+    found = list_devices()
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    if not found:
+        click.echo("no audio devices found")
+    for dev in found:
+        marks = ("in " if dev["inputs"] else "   ") + ("out" if dev["outputs"] else "   ")
+        default = " (default input)" if dev["default_input"] else ""
+        default += " (default output)" if dev["default_output"] else ""
+        click.echo(f"{dev['index']:>3} {marks} {dev['name']}{default}")
+    click.echo("\nPulseAudio sources and sinks by name: pulse:NAME (see `pactl list short sources`)")
+
+
+@click.command()
+@click.option("--wav", "wavs", multiple=True, type=click.Path(dir_okay=False, path_type=Path), help="Feed WAV files.")
+@click.option("--no-wake", is_flag=True, help="Transcribe every utterance, not only those after the wake phrase.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON line per file.")
+@pass_app
+def listen(app: AppContext, wavs: tuple[Path, ...], no_wake: bool, as_json: bool) -> None:
+    """Listen for the wake phrase and questions: on WAV files (fast), or live on the microphone."""
+    services = app.services
+    if wavs:
+        from devices.files import WavFileSource
+
+        for path in wavs:
+            source = WavFileSource(path)  # errors (missing, not a WAV) stop here with a clear message
+            listener = services.listener(require_wake=not no_wake)
+            wake, utterances = [], []
+            for event in listener.run(source.blocks()):
+                if isinstance(event, WakeDetected):
+                    wake.append({"t": event.t})
+                elif isinstance(event, Transcript) and event.final:
+                    utterances.append({"start": event.start, "end": event.end, "text": event.text})
+            if as_json:
+                click.echo(json.dumps({"file": str(path), "wake": wake, "utterances": utterances}))
+            else:
+                click.echo(f"{path}: wake at {[w['t'] for w in wake]}")
+                for u in utterances:
+                    click.echo(f"  {u['start']:6.2f}-{u['end']:6.2f}  {u['text']}")
+        return
+
+    from devices.sound import Microphone
+
+    mic = Microphone(
+        device=app.settings.audio.input_device,
+        reconnect_max_s=app.settings.audio.reconnect_max_s,
+        on_state=lambda s: click.echo(f"[{s.name}: {s.state}] {s.detail}", err=True),
+    )
+    signal.signal(signal.SIGTERM, lambda *_: mic.close())
+    listener = services.listener(require_wake=not no_wake)
+    phrase = app.settings.wake.phrase
+    click.echo(f"listening{'' if no_wake else f' for {phrase!r}'}; Ctrl+C to stop", err=True)
+    try:
+        for event in listener.run(mic.blocks()):
+            if isinstance(event, WakeDetected):
+                out = {"event": "wake", "t": event.t}
+            elif isinstance(event, SpeechStarted):
+                out = {"event": "speech_started", "t": event.t}
+            elif isinstance(event, SpeechEnded):
+                out = {"event": "speech_ended", "t": event.t}
+            elif isinstance(event, Transcript):
+                out = {"event": "transcript", "text": event.text, "start": event.start, "end": event.end}
+            else:
+                continue
+            click.echo(json.dumps(out) if as_json else " ".join(f"{k}={v}" for k, v in out.items()))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        mic.close()

@@ -1,0 +1,1 @@
+"""Speech recognition: one interface (:mod:`speech.asr.base`), one module per engine."""

