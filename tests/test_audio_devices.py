@@ -1,0 +1,143 @@
+"""Real audio through PulseAudio: null sinks as speaker and microphone (./test.sh starts the daemon)."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.events import Transcript
+from devices.base import SAMPLE_RATE
+from speech.wav import read_wav, write_wav
+
+pytestmark = [pytest.mark.audio, pytest.mark.models]
+
+
+def pactl(*args: str) -> str:
+    return subprocess.run(["pactl", *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def pulse() -> None:
+    try:
+        pactl("info")
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("no PulseAudio server (./test.sh starts one)")
+
+
+@pytest.fixture
+def null_sink(pulse) -> Iterator[str]:
+    name = f"kiosk_test_{uuid.uuid4().hex[:6]}"
+    module = pactl("load-module", "module-null-sink", f"sink_name={name}")
+    try:
+        yield name
+    finally:
+        subprocess.run(["pactl", "unload-module", module], check=False)
+
+
+@pytest.fixture(scope="module")
+def question_wav(services, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("audio") / "question.wav"
+    chunks = list(services.tts.synthesize("Hey kiosk, where is the cash machine?"))
+    samples = np.concatenate([np.zeros(11025, np.float32), *[c.samples for c in chunks], np.zeros(22050, np.float32)])
+    write_wav(path, samples, chunks[0].sample_rate)
+    return path
+
+
+def test_live_pipeline_transcribes_speech_played_into_the_microphone(services, null_sink, question_wav) -> None:
+    from devices.sound import Microphone
+
+    mic = Microphone(device=f"pulse:{null_sink}.monitor")
+    listener = services.listener(require_wake=True)
+    events: list = []
+    worker = threading.Thread(target=lambda: events.extend(listener.run(mic.blocks())), daemon=True)
+    worker.start()
+    deadline = time.monotonic() + 10
+    while mic.state().state != "ok" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert mic.state().state == "ok", mic.state()
+    subprocess.run(["paplay", f"--device={null_sink}", str(question_wav)], check=True)
+    deadline = time.monotonic() + 20
+    while not any(isinstance(e, Transcript) for e in events) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    mic.close()
+    worker.join(5)
+    transcripts = [e.text for e in events if isinstance(e, Transcript)]
+    assert transcripts and "cash machine" in transcripts[0], events
+
+
+def test_speaker_plays_with_a_sample_clock_and_stops_at_once(services, null_sink, tmp_path: Path) -> None:
+    from devices.sound import Speaker
+
+    recording = tmp_path / "heard.wav"
+    recorder = subprocess.Popen(
+        [
+            "parecord",
+            f"--device={null_sink}.monitor",
+            "--channels=1",
+            "--rate=16000",
+            "--file-format=wav",
+            str(recording),
+        ]
+    )
+    time.sleep(0.5)
+    speaker = Speaker(device=f"pulse:{null_sink}")
+    audio = next(iter(services.tts.synthesize("Our branch is open from nine to five on weekdays.")))
+    speaker.play(audio.samples, audio.sample_rate)
+    assert speaker.wait(timeout=15)
+    assert speaker.played_samples() == len(audio.samples)
+    # barge-in: a long answer is cut within 300 ms
+    long_answer = np.tile(audio.samples, 4)
+    before = speaker.played_samples()
+    speaker.play(long_answer, audio.sample_rate)
+    time.sleep(0.8)
+    stop_at = time.monotonic()
+    speaker.stop()
+    assert not speaker.playing
+    assert time.monotonic() - stop_at < 0.3
+    assert speaker.played_samples() - before < len(long_answer)
+    time.sleep(0.5)
+    speaker.close()
+    recorder.terminate()
+    recorder.wait(5)
+    heard, rate = read_wav(recording)
+    assert rate == 16000
+    assert float(np.sqrt(np.mean(heard**2))) > 0.01  # the voice reached the sink
+
+
+def test_microphone_waits_for_a_missing_device_and_resumes(pulse) -> None:
+    from devices.sound import Microphone
+
+    name = f"kiosk_late_{uuid.uuid4().hex[:6]}"
+    states: list[str] = []
+    mic = Microphone(device=f"pulse:{name}.monitor", reconnect_max_s=1.0, on_state=lambda s: states.append(s.state))
+    blocks: list[np.ndarray] = []
+
+    def capture() -> None:
+        for block in mic.blocks():
+            blocks.append(block)
+
+    worker = threading.Thread(target=capture, daemon=True)
+    worker.start()
+    time.sleep(1.5)
+    assert states and states[0] == "unavailable"  # "unplugged": reported, no crash
+    assert blocks == []
+    module = pactl("load-module", "module-null-sink", f"sink_name={name}")  # plugged in
+    try:
+        deadline = time.monotonic() + 10
+        while len(blocks) < 5 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "ok" in states and len(blocks) >= 5
+        assert all(len(b) == 512 for b in blocks[:5])
+    finally:
+        mic.close()
+        worker.join(5)
+        subprocess.run(["pactl", "unload-module", module], check=False)
+    assert states[-1] == "closed"
+    assert SAMPLE_RATE == 16000
