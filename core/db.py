@@ -154,9 +154,68 @@ def _m002_turns(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX turns_kb_mode ON turns(kb, mode, ts)")
 
 
+def _m003_admin(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """CREATE TABLE admin_users (
+            name TEXT PRIMARY KEY,
+            password_hash TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('admin', 'editor', 'viewer')),
+            disabled INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            last_login_at TEXT
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE admin_sessions (
+            token_hash TEXT PRIMARY KEY,
+            username TEXT NOT NULL REFERENCES admin_users(name) ON DELETE CASCADE,
+            csrf_token TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            last_seen_at TEXT NOT NULL,
+            ip TEXT NOT NULL DEFAULT '',
+            user_agent TEXT NOT NULL DEFAULT ''
+        )"""
+    )
+    db.execute("CREATE INDEX admin_sessions_user ON admin_sessions(username)")
+    db.execute(
+        """CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY,
+            ts TEXT NOT NULL,
+            username TEXT NOT NULL DEFAULT '',
+            ip TEXT NOT NULL DEFAULT '',
+            action TEXT NOT NULL,
+            target TEXT NOT NULL DEFAULT '',
+            detail TEXT NOT NULL DEFAULT ''
+        )"""
+    )
+    db.execute("CREATE INDEX audit_log_ts ON audit_log(ts)")
+    db.execute(
+        """CREATE TABLE login_failures (
+            id INTEGER PRIMARY KEY,
+            username TEXT NOT NULL,
+            ip TEXT NOT NULL,
+            ts TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX login_failures_key ON login_failures(username, ip, ts)")
+    db.execute("CREATE INDEX login_failures_ip ON login_failures(ip, ts)")
+    db.execute(
+        """CREATE TABLE settings_overrides (
+            section TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            updated_by TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (section, key)
+        )"""
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (1, "knowledge", _m001_knowledge),
     (2, "turns", _m002_turns),
+    (3, "admin", _m003_admin),
 ]
 
 

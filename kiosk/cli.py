@@ -18,6 +18,7 @@ from core.errors import KioskError, ModelError
 from core.home import HOME_ENV, KioskHome
 from core.logs import configure_logging
 from core.settings import to_dict, to_toml
+from kiosk.admin_cli import admin
 from kiosk.context import AppContext, pass_app
 from kiosk.knowledge_cli import ask, eval_group, kb
 from kiosk.voice_cli import devices, listen
@@ -334,6 +335,7 @@ main.add_command(ask)
 main.add_command(eval_group)
 main.add_command(devices)
 main.add_command(listen)
+main.add_command(admin)
 
 
 def run() -> None:  # pragma: no cover - console script shim

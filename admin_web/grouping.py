@@ -1,0 +1,164 @@
+"""Unanswered questions grouped by similarity: embeddings when the model is loaded, else word overlap.
+
+Greedy single pass, most recent first: a question joins the first group whose
+representative is similar enough, otherwise it starts a new group.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+_LOGGER = logging.getLogger(__name__)
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "to",
+        "of",
+        "in",
+        "on",
+        "at",
+        "for",
+        "and",
+        "or",
+        "do",
+        "does",
+        "did",
+        "i",
+        "you",
+        "we",
+        "it",
+        "my",
+        "your",
+        "me",
+        "can",
+        "could",
+        "would",
+        "will",
+        "how",
+        "what",
+        "where",
+        "when",
+        "which",
+        "who",
+        "please",
+        "there",
+        "this",
+        "that",
+        "with",
+    ]
+)
+LEXICAL_THRESHOLD = 0.5
+DENSE_THRESHOLD = 0.72
+MAX_GROUPS = 200
+
+
+@dataclass
+class QuestionGroup:
+    text: str  # representative (the most recent wording)
+    turns: list[dict] = field(default_factory=list)
+    suggestion: str | None = None  # faq_id the matcher found closest (from the turn's candidates)
+    suggestion_score: float | None = None
+
+    @property
+    def count(self) -> int:
+        return len(self.turns)
+
+    @property
+    def last_seen(self) -> str:
+        return max(t["ts"] for t in self.turns)
+
+    @property
+    def variants(self) -> list[str]:
+        seen: dict[str, str] = {}
+        for t in self.turns:
+            seen.setdefault(t["text"].casefold(), t["text"])
+        return list(seen.values())
+
+
+def words(text: str) -> frozenset[str]:
+    found = {w for w in _WORD.findall(text.casefold()) if w not in _STOP}
+    return frozenset(found or _WORD.findall(text.casefold()))
+
+
+def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    if not a and not b:
+        return 1.0
+    return len(a & b) / len(a | b)
+
+
+def _suggest(group: QuestionGroup, turn: dict) -> None:
+    cands = turn.get("candidates") or []
+    if group.suggestion is None and cands and isinstance(cands[0], dict) and cands[0].get("faq_id"):
+        group.suggestion = str(cands[0]["faq_id"])
+        score = cands[0].get("score")
+        group.suggestion_score = float(score) if isinstance(score, int | float) else None
+
+
+def embedder_if_loaded(services: Any) -> Any:
+    """The services' embedder only if its model is already in memory (never loads it for this page)."""
+    embedder = getattr(services, "__dict__", {}).get("embedder")
+    if embedder is not None and getattr(embedder, "_model", None) is not None:
+        return embedder
+    return None
+
+
+def group_questions(turns: list[dict], *, embedder: Any = None) -> tuple[list[QuestionGroup], str]:
+    """Groups (largest first) and the method used: ``embeddings`` or ``lexical``."""
+    turns = [t for t in turns if (t.get("text") or "").strip()]
+    if not turns:
+        return [], "lexical"
+    groups: list[QuestionGroup] = []
+    method = "lexical"
+    if embedder is not None:
+        try:
+            vectors = embedder.embed([t["text"] for t in turns])
+            method = "embeddings"
+            reps: list[Any] = []
+            for turn, vec in zip(turns, vectors, strict=True):
+                best, best_sim = None, DENSE_THRESHOLD
+                for i, rep in enumerate(reps):
+                    sim = float(rep @ vec)
+                    if sim >= best_sim:
+                        best, best_sim = i, sim
+                if best is None:
+                    if len(groups) >= MAX_GROUPS:
+                        continue
+                    groups.append(QuestionGroup(turn["text"]))
+                    reps.append(vec)
+                    best = len(groups) - 1
+                groups[best].turns.append(turn)
+                _suggest(groups[best], turn)
+        except Exception:
+            _LOGGER.warning("embedding grouping failed; using word overlap", exc_info=True)
+            groups, method = [], "lexical"
+    if method == "lexical":
+        keys: list[frozenset[str]] = []
+        for turn in turns:
+            key = words(turn["text"])
+            best, best_sim = None, LEXICAL_THRESHOLD
+            for i, other in enumerate(keys):
+                sim = jaccard(key, other)
+                if sim >= best_sim:
+                    best, best_sim = i, sim
+            if best is None:
+                if len(groups) >= MAX_GROUPS:
+                    continue
+                groups.append(QuestionGroup(turn["text"]))
+                keys.append(key)
+                best = len(groups) - 1
+            groups[best].turns.append(turn)
+            _suggest(groups[best], turn)
+    groups.sort(key=lambda g: (-g.count, g.text.casefold()))
+    return groups, method

@@ -1,0 +1,149 @@
+"""Import (upload → preview with row-level problems → commit) and spreadsheet-safe export.
+
+Parsing never writes. A clean file is kept in memory under a random token for
+the operator who uploaded it (for 30 minutes); only "Import" with that token
+writes, in one transaction. A file with any problem cannot be committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import RedirectResponse, Response
+from starlette.exceptions import HTTPException
+
+from admin_web.security import UPLOAD_BODY_LIMIT
+from admin_web.web import Editor, EditorWrite, Viewer, current_kb, kb_context, render, state
+from knowledge.entries import FaqEntry
+from knowledge.io import PARSERS, ImportFailedError, ParseResult, decode, detect_format, export
+
+_LOGGER = logging.getLogger(__name__)
+
+router = APIRouter()
+
+MAX_IMPORT_BYTES = UPLOAD_BODY_LIMIT - 64 * 1024
+PENDING_TTL_S = 1800
+PREVIEW_ROWS = 50
+
+
+@dataclass
+class PendingImport:
+    user: str
+    kb: str
+    filename: str
+    entries: list[FaqEntry]
+    replace_existing: bool
+    created: float
+
+
+def _prune(pending: dict) -> None:
+    now = time.monotonic()
+    for key in [k for k, v in pending.items() if now - v.created > PENDING_TTL_S]:
+        del pending[key]
+
+
+@router.get("/import")
+def import_page(request: Request, actor: Editor) -> Response:
+    kb = current_kb(request)
+    return render(request, "import.html", {**kb_context(request, kb), "max_mb": MAX_IMPORT_BYTES // (1 << 20)})
+
+
+@router.post("/import")
+async def import_preview(
+    request: Request,
+    actor: EditorWrite,
+    file: Annotated[UploadFile, File()],
+    fmt: Annotated[str, Form()] = "",
+    replace_existing: Annotated[str, Form()] = "",
+) -> Response:
+    st = state(request)
+    kb = current_kb(request)
+    data = await file.read(MAX_IMPORT_BYTES + 1)
+    filename = Path(file.filename or "upload").name[:120]
+    problems: list[str] = []
+    result = ParseResult()
+    if len(data) > MAX_IMPORT_BYTES:
+        problems.append(f"The file is larger than {MAX_IMPORT_BYTES // (1 << 20)} MB.")
+    else:
+        try:
+            kind = detect_format(Path(filename), fmt or None)
+            result = PARSERS[kind](decode(data, filename))
+        except ImportFailedError as exc:
+            problems.append(exc.message)
+    if not problems and not result.entries and not result.problems:
+        problems.append("No entries found in the file.")
+    token = ""
+    existing_ids: set[str] = set()
+    if not problems and not result.problems:
+        _prune(st.pending_imports)  # the request holds the app lock (see web.need)
+        token = secrets.token_urlsafe(24)
+        st.pending_imports[token] = PendingImport(
+            actor.name, kb, filename, result.entries, replace_existing == "1", time.monotonic()
+        )
+        existing_ids = {e.id for e in st.store.list(kb)}
+    new = sum(1 for e in result.entries if e.id not in existing_ids)
+    to_delete = len(existing_ids - {e.id for e in result.entries}) if replace_existing == "1" else 0
+    return render(
+        request,
+        "import_preview.html",
+        {
+            **kb_context(request, kb),
+            "filename": filename,
+            "problems": problems,
+            "row_problems": result.problems[:500],
+            "row_problem_count": len(result.problems),
+            "entries": result.entries[:PREVIEW_ROWS],
+            "entry_count": len(result.entries),
+            "lines": result.lines,
+            "new_count": new if token else 0,
+            "update_count": len(result.entries) - new if token else 0,
+            "delete_count": to_delete,
+            "token": token,
+            "replace_existing": replace_existing == "1",
+        },
+        status=200 if token else 400,
+    )
+
+
+@router.post("/import/commit")
+def import_commit(request: Request, actor: EditorWrite, token: Annotated[str, Form()] = "") -> Response:
+    st = state(request)
+    _prune(st.pending_imports)
+    pending = st.pending_imports.get(token)
+    if pending is None or pending.user != actor.name:
+        raise HTTPException(404)
+    del st.pending_imports[token]
+    count = st.store.replace_all(
+        pending.kb, pending.entries, replace_existing=pending.replace_existing, changed_by=actor.name
+    )
+    st.accounts.audit(
+        "faq-import",
+        user=actor.name,
+        ip=actor.ip,
+        target=pending.kb,
+        detail=f"{pending.filename}: {count} entries{' (replace)' if pending.replace_existing else ''}",
+    )
+    return RedirectResponse(f"/faqs?kb={quote(pending.kb, safe='')}&done=imported", status_code=303)
+
+
+@router.get("/export")
+def export_file(request: Request, actor: Viewer, fmt: str = "csv") -> Response:
+    st = state(request)
+    kb = current_kb(request)
+    if fmt not in ("csv", "jsonl", "md"):
+        raise HTTPException(404)
+    entries = st.store.list(kb)
+    body = export(entries, fmt, title=st.store.kb_title(kb), spreadsheet=True)
+    media = {"csv": "text/csv", "jsonl": "application/x-ndjson", "md": "text/markdown"}[fmt]
+    st.accounts.audit("faq-export", user=actor.name, ip=actor.ip, target=kb, detail=fmt)
+    headers = {"Content-Disposition": f'attachment; filename="{kb}-faqs.{fmt}"'}
+    if fmt == "csv":
+        body = "\ufeff" + body  # spreadsheets detect UTF-8 by the BOM
+    return Response(body, media_type=f"{media}; charset=utf-8", headers=headers)
