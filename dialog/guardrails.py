@@ -42,12 +42,18 @@ _ABUSE = [
     r"\b(stupid|dumb|useless|idiot|moron|worthless|pathetic)\s+(bot|machine|robot|thing|kiosk|computer|screen|ai)\b",
     r"\b(you are|you're|ur)\s+(stupid|dumb|useless|an idiot|a moron|garbage|trash|rubbish|worthless|pathetic)\b",
     r"\bshut up\b",
+    r"\b(say|write|tell me) (something|anything) (rude|nasty|mean|offensive|insulting)\b",
+    r"\b(insult|mock|make fun of)\b.{0,25}\b(staff|people|customers|visitors|passengers|them|me|workers)\b",
     r"\b(i will|i'll|gonna|going to)\s+(kill|hurt|smash|destroy|break)\b",
 ]
 
 _HARMFUL = [
     r"\b(make|build|create|assemble)\b.{0,30}\b(bomb|explosive|weapon|gun|poison|meth|drugs)\b",
     r"\bbreak into\b|\bbreaking into\b",
+    r"\b(phishing|smishing)\b|\b(fake|scam)\s+(e-?mail|text|message|website|call|letter)s?\b",
+    r"\bpretend(ing)? to be (from|the|a|an)\b",
+    r"\bshoplift\w*|\bwithout (getting|being) caught\b|\bleast (protected|guarded)\b|\bblind spots?\b",
+    r"\b(how|way|easiest|best)\b.{0,20}\bsteal\b|\bsteal\b.{0,30}\b(painting|art|money|card|from|exhibit)\w*",
     r"\b(home|private|personal)\s+(address|phone|number|email|e-mail|details)\b.{0,40}"
     r"\b(of|for)\b.{0,30}\b(manager|staff|employee|director|curator|driver|guard|cashier|worker|someone|person)\b",
     r"\b(manager|staff|employee|director|curator|driver|guard|cashier)'?s?\s+(home|private|personal)\s+"
@@ -73,11 +79,27 @@ _COMMITMENT = [
     r"\b(refund|pay|compensate|cancel|waive|give)\b",
 ]
 
+_ADVICE = [
+    r"\b(should i|do you recommend|is it (a )?good idea to|would you)\b.{0,40}"
+    r"\b(invest|crypto\w*|bitcoin|stocks?|shares|savings into|gamble|bet)\b",
+    r"\b(crypto\w*|bitcoin)\b",
+    r"\b(legal|medical|tax|investment)\s+(advice|defen[cs]e|opinion|diagnosis)\b",
+    r"\b(diagnose|prescribe)\b",
+]
+
+_OFF_TOPIC_TASKS = [
+    r"\b(write|compose|draft|generate|create)\b.{0,20}\b(poem|story|essay|song|code|program|script|letter|"
+    r"defen[cs]e|homework|e-?mail|speech|joke)s?\b",
+    r"\b(solve|do|finish)\b.{0,10}\b(my|the)\s+(homework|assignment|maths?|math)\b",
+]
+
 _COMPILED = {
     "injection": [re.compile(p, re.IGNORECASE) for p in _INJECTION],
     "abuse": [re.compile(p, re.IGNORECASE) for p in _ABUSE],
     "harmful": [re.compile(p, re.IGNORECASE) for p in _HARMFUL],
     "commitment": [re.compile(p, re.IGNORECASE) for p in _COMMITMENT],
+    "advice": [re.compile(p, re.IGNORECASE) for p in _ADVICE],
+    "off_topic": [re.compile(p, re.IGNORECASE) for p in _OFF_TOPIC_TASKS],
 }
 
 REFUSALS = {
@@ -85,6 +107,8 @@ REFUSALS = {
     "abuse": "I'm here to help with questions about {place}. If you need a person, a member of staff will be glad to help.",
     "harmful": "I can't help with that. For anything urgent, please speak to a member of staff.",
     "commitment": "I can't make promises or decisions about individual cases. A member of staff can look at that with you.",
+    "advice": "I can't give personal financial, legal or medical advice. A member of staff can tell you who to talk to.",
+    "off_topic": "I'm only here to answer questions about {place}. What would you like to know about our services?",
     "too_long": "That was a bit long for me. Could you ask your question in one short sentence?",
 }
 
@@ -92,7 +116,7 @@ REFUSALS = {
 @dataclass(frozen=True)
 class Verdict:
     allowed: bool
-    reason: str = ""  # injection | abuse | harmful | commitment | too_long
+    reason: str = ""  # injection | abuse | harmful | commitment | advice | off_topic | too_long
     text: str = ""  # the (possibly shortened) input to work with
 
 

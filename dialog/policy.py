@@ -41,6 +41,8 @@ MODES = ("faq", "generated", "clarify", "fallback", "smalltalk")
 MAX_GENERATED_SENTENCES = 3
 SECOND_ENTRY_MIN = 0.35  # a second entry this confident is worth combining
 PASSAGE_MIN_SIMILARITY = 0.5
+CHOICE_MIN = 0.2  # a candidate below this is not offered as a choice
+CLARIFY_SUM = 0.6  # top choices adding up to this are worth asking about
 FOLLOWUP_SAME_ENTRY = 0.7  # weight of the previous turn's entry when resolving a follow-up
 
 _FOLLOWUP_START = re.compile(
@@ -255,21 +257,25 @@ class AnswerPolicy:
 
         if passage_wins and s.generate and self.llm is not None:
             return decided("generated", faq_id=None, score=best_passage.similarity, passages=tuple(result.passages))
-        if top is None or top.score < s.clarify_threshold:
+        # Scores are calibrated probabilities that the entry is the right one, so they add up:
+        # two entries at 0.35 and 0.25 mean "one of these two" more than "neither".
+        plausible = [c for c in cands[:3] if c.score >= CHOICE_MIN]
+        if top is None or (top.score < s.clarify_threshold and sum(c.score for c in plausible) < CLARIFY_SUM):
             return decided("fallback", faq_id=None, score=top.score if top else None, fixed_text=s.fallback_message)
-        close = [c for c in cands[1:3] if top.score - c.score < s.clarify_margin and c.score >= s.clarify_threshold]
+        close = [c for c in cands[1:3] if top.score - c.score < s.clarify_margin and c.score >= CHOICE_MIN]
         if top.score >= s.faq_threshold:
             related = tuple(c.faq_id for c in close if c.score >= max(SECOND_ENTRY_MIN, s.faq_threshold * 0.8))
-            if related and s.generate and self.llm is not None and _mentions_both(text, top, related, cands):
+            if related and s.generate and self.llm is not None and not reason and _mentions_both(text):
                 return decided("generated", faq_id=top.faq_id, score=top.score, related=related)
-            return decided("faq", faq_id=top.faq_id, score=top.score)
-        if close:
-            choices = tuple(Choice(c.faq_id, c.question) for c in (top, *close))
+            if not (related and len(text.split()) <= 3):  # a one- or two-word question that fits several entries
+                return decided("faq", faq_id=top.faq_id, score=top.score)
+            close = [c for c in close if c.faq_id in related]
+        if close or len(plausible) >= 2:
+            choices = tuple(Choice(c.faq_id, c.question) for c in (top, *(close or plausible[1:])))
             return decided("clarify", faq_id=None, score=top.score, choices=choices, fixed_text=_clarify_text(choices))
-        if top.score >= (s.clarify_threshold + s.faq_threshold) / 2:
+        if top.score >= s.clarify_threshold:
             return decided("faq", faq_id=top.faq_id, score=top.score, reason=reason or "single-candidate")
-        choices = tuple(Choice(c.faq_id, c.question) for c in cands[:2])
-        return decided("clarify", faq_id=None, score=top.score, choices=choices, fixed_text=_clarify_text(choices))
+        return decided("fallback", faq_id=None, score=top.score, fixed_text=s.fallback_message)
 
     # -- answering ----------------------------------------------------------
     def stream(
@@ -408,9 +414,10 @@ class AnswerPolicy:
         yield from stream_sentences(self.llm.stream(messages, limits=limits, cancel=cancel))
 
 
-def _mentions_both(text: str, top: Candidate, related: tuple[str, ...], cands: tuple[Candidate, ...]) -> bool:
+def _mentions_both(text: str) -> bool:
     """Does the question ask about several things at once ("Saturday and Sunday", "hours and parking")?"""
-    return bool(re.search(r"\b(and|or|both|also|as well as|plus)\b|,", text, re.IGNORECASE))
+    body = re.sub(r"^\W*(and|also|but|or|so)\b", "", text.strip(), flags=re.IGNORECASE)
+    return bool(re.search(r"\b(and|or|both|as well as|plus)\b|,", body, re.IGNORECASE))
 
 
 def _clarify_text(choices: tuple[Choice, ...]) -> str:

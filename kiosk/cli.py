@@ -19,6 +19,7 @@ from core.home import HOME_ENV, KioskHome
 from core.logs import configure_logging
 from core.settings import to_dict, to_toml
 from kiosk.admin_cli import admin
+from kiosk.avatar_cli import avatars, render
 from kiosk.context import AppContext, pass_app
 from kiosk.knowledge_cli import ask, eval_group, kb
 from kiosk.voice_cli import devices, listen
@@ -336,6 +337,8 @@ main.add_command(eval_group)
 main.add_command(devices)
 main.add_command(listen)
 main.add_command(admin)
+main.add_command(render)
+main.add_command(avatars)
 
 
 def run() -> None:  # pragma: no cover - console script shim

@@ -67,7 +67,9 @@ def test_run_command_takes_a_screenshot(kiosk_cli, tmp_path: Path) -> None:
     assert image.width() >= 400 and image.height() >= 400
     # the background is the kiosk's dark blue, the answer card is white
     assert image.pixelColor(5, 5).name() == "#0f2a44"
-    upper = [image.pixelColor(x, y).name() for x in range(0, image.width(), 7) for y in range(0, image.height() // 2, 7)]
+    upper = [
+        image.pixelColor(x, y).name() for x in range(0, image.width(), 7) for y in range(0, image.height() // 2, 7)
+    ]
     assert upper.count("#ffffff") / len(upper) > 0.15
 
 

@@ -1,0 +1,192 @@
+"""Train the audio-to-mouth model: ``python -m avatar.train [--out PATH] [--sentences N] [--steps N]``.
+
+Generates its own data (piper speech at several speeds and pitch shifts with
+exact phoneme alignments, see :mod:`avatar.dataset`), augments features on the
+fly (gain, spectral tilt, noise floor, band masking), trains the small causal
+network for a fixed number of steps with fixed seeds, and writes
+``avatar/weights/audio2mouth.pt``. A few minutes on two CPU cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from avatar.audio2mouth import AudioToMouth, ModelConfig, build_network
+from avatar.corpus import sentences
+from avatar.dataset import Utterance, UtteranceFactory, VoiceVariant
+from avatar.visemes import MOUTH_PARAMS
+
+_LOGGER = logging.getLogger(__name__)
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "weights" / "audio2mouth.pt"
+SEED = 1234
+CROP = 200  # frames (2 s)
+
+
+def training_variants(rng: random.Random, per_sentence: int) -> list[VoiceVariant]:
+    """Speeds 0.8..1.25 and pitch shifts within +-250 cents (evaluation uses shifts outside this range)."""
+    out = []
+    for k in range(per_sentence):
+        speed = rng.choice((0.8, 0.9, 1.0, 1.1, 1.25))
+        cents = 0 if k == 0 else rng.choice((-250, -150, 150, 250))
+        out.append(VoiceVariant(f"train-s{speed}-p{cents}", speed=speed, pitch_cents=cents))
+    return out
+
+
+def build_dataset(n_sentences: int, per_sentence: int, seed: int, progress: bool = True) -> list[Utterance]:
+    factory = UtteranceFactory()
+    rng = random.Random(seed)
+    texts = sentences(n_sentences, seed=seed)
+    data: list[Utterance] = []
+    start = time.perf_counter()
+    for i, text in enumerate(texts):
+        for variant in training_variants(rng, per_sentence):
+            data.append(factory.utterance(text, variant))
+        if progress and (i + 1) % 20 == 0:
+            _LOGGER.info("data: %d/%d sentences (%.0f s)", i + 1, len(texts), time.perf_counter() - start)
+    return data
+
+
+def augment(feats: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Feature-domain augmentation: gain, spectral tilt, additive noise floor, one masked band."""
+    x = feats + rng.uniform(-1.5, 1.5)
+    n_mels = x.shape[1]
+    x = x + rng.uniform(-0.6, 0.6) * np.linspace(-1, 1, n_mels)[None, :]
+    if rng.random() < 0.6:
+        # a noise floor roughly 5..35 dB under the speech peaks; white noise rises with the (wider) high mel bands
+        floor = np.percentile(x, 90) - rng.uniform(1.0, 8.0)
+        tilt = rng.uniform(-0.5, 2.5) * np.linspace(-1, 1, n_mels)[None, :]
+        noise = floor + tilt + 0.3 * rng.standard_normal(x.shape)
+        x = np.logaddexp(x, noise)
+    if rng.random() < 0.4:
+        width = rng.integers(2, 6)
+        start = rng.integers(0, n_mels - width)
+        x[:, start : start + width] = x.mean()
+    return x.astype(np.float32)
+
+
+def batches(data: list[Utterance], batch: int, rng: np.random.Generator):
+    while True:
+        idx = rng.integers(0, len(data), batch)
+        feats, labels, params = [], [], []
+        for i in idx:
+            u = data[i]
+            n = len(u.feats)
+            if n > CROP:
+                s = int(rng.integers(0, n - CROP))
+                f, lab, par = u.feats[s : s + CROP], u.labels[s : s + CROP], u.params[s : s + CROP]
+            else:
+                pad = CROP - n
+                floor = u.feats.min(axis=0, keepdims=True)
+                f = np.concatenate([u.feats, np.repeat(floor, pad, axis=0)])
+                lab = np.concatenate([u.labels, np.zeros(pad, dtype=u.labels.dtype)])
+                par = np.concatenate([u.params, np.zeros((pad, u.params.shape[1]), dtype=np.float32)])
+            feats.append(augment(f, rng))
+            labels.append(lab)
+            params.append(par)
+        yield np.stack(feats), np.stack(labels), np.stack(params)
+
+
+def train(
+    *, out: Path, n_sentences: int = 160, per_sentence: int = 2, steps: int = 2500, batch: int = 16, seed: int = SEED
+) -> dict:
+    import torch
+
+    torch.manual_seed(seed)
+    np_rng = np.random.default_rng(seed)
+    torch.set_num_threads(1)  # two threads on a busy two-core machine are many times slower
+    t0 = time.perf_counter()
+    data = build_dataset(n_sentences, per_sentence, seed)
+    data_s = time.perf_counter() - t0
+    frames = sum(len(u.feats) for u in data)
+    _LOGGER.info("dataset: %d utterances, %.1f min of audio, ready in %.0f s", len(data), frames / 6000, data_s)
+    all_feats = np.concatenate([u.feats for u in data])
+    mean, std = all_feats.mean(axis=0), all_feats.std(axis=0) + 1e-5
+
+    config = ModelConfig()
+    net = build_network(config)
+    n_params = sum(p.numel() for p in net.parameters())
+    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps, pct_start=0.1)
+    ce = torch.nn.CrossEntropyLoss(label_smoothing=0.05)
+    look = config.lookahead
+    t1 = time.perf_counter()
+    net.train()
+    gen = batches(data, batch, np_rng)
+    for step in range(1, steps + 1):
+        f, lab, par = next(gen)
+        x = torch.from_numpy(((f - mean) / std).transpose(0, 2, 1).copy())
+        logits, pred = net(x)
+        # output frame n describes the mouth at frame n - look
+        loss_cls = ce(logits[:, :, look:], torch.from_numpy(lab[:, :-look]))
+        loss_par = torch.nn.functional.smooth_l1_loss(
+            pred[:, :, look:], torch.from_numpy(par[:, :-look].transpose(0, 2, 1).copy()), beta=0.1
+        )
+        loss = loss_cls + 4.0 * loss_par
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        if step % 250 == 0 or step == 1:
+            _LOGGER.info(
+                "step %d/%d: loss %.3f (visemes %.3f, params %.3f)",
+                step,
+                steps,
+                loss.item(),
+                loss_cls.item(),
+                loss_par.item(),
+            )
+    train_s = time.perf_counter() - t1
+    meta = {
+        "seed": seed,
+        "sentences": n_sentences,
+        "utterances": len(data),
+        "audio_minutes": round(frames / 6000, 2),
+        "steps": steps,
+        "batch": batch,
+        "parameters": n_params,
+        "data_seconds": round(data_s, 1),
+        "train_seconds": round(train_s, 1),
+        "mouth_params": list(MOUTH_PARAMS),
+    }
+    model = AudioToMouth(net, mean, std, config, meta)
+    model.save(out, meta)
+    meta["weights_bytes"] = out.stat().st_size
+    _LOGGER.info(
+        "wrote %s (%d bytes, %d parameters) in %.0f s of training", out, meta["weights_bytes"], n_params, train_s
+    )
+    return meta
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m avatar.train", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--sentences", type=int, default=160)
+    parser.add_argument("--per-sentence", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=2500)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=SEED)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    meta = train(
+        out=args.out,
+        n_sentences=args.sentences,
+        per_sentence=args.per_sentence,
+        steps=args.steps,
+        batch=args.batch,
+        seed=args.seed,
+    )
+    print(meta)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,201 @@
+"""Speech recognition and wake phrase, measured on spoken kiosk questions.
+
+    .venv/bin/python bench/voice.py [--per-kb N] [--minutes-negative M]
+
+Audio is made here: the demo knowledge bases' held-out questions
+(bench/data/*_eval.csv) spoken by the packaged piper voice at three speeds, by
+espeak-ng voices, and mixed with noise at 10 dB SNR. Reports word error rate
+per condition for the pocketsphinx engine with the generic and with the
+knowledge-base language model, how often the spoken question still gets the
+right answer, and the wake phrase's detection rate and false wakes (near-miss
+phrases, and M minutes of ordinary questions without the phrase).
+Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from core.home import KioskHome  # noqa: E402
+from core.settings import load_settings  # noqa: E402
+from devices.base import SAMPLE_RATE, resample, to_blocks  # noqa: E402
+from speech.asr.base import normalize_phrase  # noqa: E402
+from speech.wav import read_wav  # noqa: E402
+
+DATA = ROOT / "bench" / "data"
+ESPEAK_VOICES = ["en-us", "en-us+f3", "en+m3", "en-gb+f2"]
+NEAR_MISSES = [
+    "Hey kids, come over here.", "The kiosk over there is broken.", "Okay, kiosk please help.",
+    "They ask us about the kiosk.", "Hey, can I ask you something?", "Is there a kiosk near the exit?",
+    "Hey, Kia, look at this.", "I used the kiosk yesterday.", "Hey you, over there!", "What's this kiosk for?",
+    "Hey, kiss me.", "The kiosk is a bit slow.", "Hey Siri, what time is it?", "Hey there, kiosk fans.",
+]  # fmt: skip
+
+
+def word_errors(ref: str, hyp: str) -> tuple[int, int]:
+    r, h = ref.split(), hyp.split()
+    d = list(range(len(h) + 1))
+    for i in range(1, len(r) + 1):
+        prev, d[0] = d[0], i
+        for j in range(1, len(h) + 1):
+            cur = min(d[j] + 1, d[j - 1] + 1, prev + (r[i - 1] != h[j - 1]))
+            prev, d[j] = d[j], cur
+    return d[len(h)], len(r)
+
+
+def questions(per_kb: int) -> list[tuple[str, str, str]]:
+    out = []
+    for kb in ("bank", "metro", "museum"):
+        with (DATA / f"{kb}_eval.csv").open(encoding="utf-8") as handle:
+            rows = [r for r in csv.DictReader(handle) if r["expected_id"]]
+        out += [(kb, r["text"], r["expected_id"]) for r in rows[:per_kb]]
+    return out
+
+
+def espeak(text: str, voice: str, tmp: Path) -> np.ndarray:
+    path = tmp / "espeak.wav"
+    subprocess.run(["espeak-ng", "-v", voice, "-s", "160", "-w", str(path), text], check=True, capture_output=True)
+    samples, rate = read_wav(path)
+    return resample(samples, rate)
+
+
+def with_noise(samples: np.ndarray, snr_db: float, rng: np.random.Generator, babble: np.ndarray) -> np.ndarray:
+    """Hall noise: other voices (babble) plus broadband noise, scaled to the SNR."""
+    start = int(rng.integers(0, max(1, len(babble) - len(samples))))
+    noise = babble[start : start + len(samples)] + rng.normal(0, 0.3, len(samples)).astype(np.float32) * np.std(babble)
+    if len(noise) < len(samples):
+        noise = np.pad(noise, (0, len(samples) - len(noise)))
+    p_signal = float(np.mean(samples**2)) + 1e-12
+    p_noise = float(np.mean(noise**2)) + 1e-12
+    return (samples + noise * np.sqrt(p_signal / (p_noise * 10 ** (snr_db / 10)))).astype(np.float32)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--per-kb", type=int, default=20, help="questions per demo knowledge base")
+    parser.add_argument("--minutes-negative", type=float, default=10.0, help="minutes of non-wake speech")
+    args = parser.parse_args()
+    from kiosk.wiring import KioskServices
+    from speech.asr.pocketsphinx import PocketsphinxAsr
+    from speech.tts.piper import PiperTts
+
+    rng = np.random.default_rng(42)
+    report: dict[str, object] = {"bench": "voice", "machine": f"{os.cpu_count()} cores"}
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        home = KioskHome(tmp / "home").ensure()
+        services = KioskServices(settings=load_settings(None, env={}), home=home)
+        voice_path = services.models.require("tts")
+        model_dir = services.models.require("asr-pocketsphinx")
+        items = questions(args.per_kb)
+
+        def piper(speed: float) -> list[np.ndarray]:
+            tts = PiperTts(model_path=voice_path, speed=speed)
+            chunks = [tts.synthesize_sentence(t) for _, t, _ in items]
+            return [resample(c.samples, c.sample_rate) for c in chunks]
+
+        conditions: dict[str, list[np.ndarray]] = {
+            "piper_1.0": piper(1.0),
+            "piper_0.8": piper(0.8),
+            "piper_1.25": piper(1.25),
+        }
+        conditions["espeak"] = [
+            espeak(t, ESPEAK_VOICES[i % len(ESPEAK_VOICES)], tmp) for i, (_, t, _) in enumerate(items)
+        ]
+        babble = np.concatenate(conditions["piper_1.25"][::-1])
+        conditions["piper_10dB"] = [with_noise(a, 10.0, rng, babble) for a in conditions["piper_1.0"]]
+
+        engines = {"generic": PocketsphinxAsr(model_dir=model_dir)}
+        kb_engines = {}
+        for kb in ("bank", "metro", "museum"):
+            services.kb_name(kb)
+            engine = PocketsphinxAsr(model_dir=model_dir)
+            phrases = [text for _, _, text in services.store.phrasings(kb)]
+            engine.set_vocabulary(phrases + [e.answer for e in services.store.list(kb)])
+            kb_engines[kb] = engine
+        policies = {kb: services.policy(kb, with_llm=False, log_turns=False) for kb in kb_engines}
+
+        asr_report = {}
+        for name, audios in conditions.items():
+            row = {}
+            for label in ("generic", "kb_lm"):
+                errors = words = correct = 0
+                started = time.perf_counter()
+                for (kb, text, expected), audio in zip(items, audios, strict=True):
+                    engine = engines["generic"] if label == "generic" else kb_engines[kb]
+                    hyp = engine.transcribe(audio)
+                    e, n = word_errors(normalize_phrase(text), hyp)
+                    errors, words = errors + e, words + n
+                    decision = policies[kb].decide(hyp)
+                    correct += decision.mode in ("faq", "generated") and decision.faq_id == expected
+                audio_s = sum(len(a) for a in audios) / SAMPLE_RATE
+                row[label] = {
+                    "wer": round(errors / words, 4),
+                    "answer_accuracy": round(correct / len(items), 4),
+                    "real_time_factor": round((time.perf_counter() - started) / audio_s, 3),
+                }
+            asr_report[name] = row
+        report["asr"] = {"questions": len(items), "conditions": asr_report}
+
+        # wake phrase: positives in several voices and speeds, with and without noise
+        positives = []
+        for i, (_, text, _) in enumerate(items):
+            phrase = f"Hey kiosk, {text}"
+            if i % 3 == 0:
+                audio = espeak(phrase, ESPEAK_VOICES[i % len(ESPEAK_VOICES)], tmp)
+            else:
+                tts = PiperTts(model_path=voice_path, speed=(1.0, 0.85, 1.2)[i % 3])
+                chunk = tts.synthesize_sentence(phrase)
+                audio = resample(chunk.samples, chunk.sample_rate)
+            if i % 4 == 3:
+                audio = with_noise(audio, 10.0, rng, babble)
+            positives.append(audio)
+        pad = np.zeros(SAMPLE_RATE // 2, dtype=np.float32)
+        detected = 0
+        wake_started = time.perf_counter()
+        for audio in positives:
+            detector = services.wake_detector()
+            detected += any(detector.process(b) for b in to_blocks(np.concatenate([pad, audio, pad])))
+        wake_cpu = time.perf_counter() - wake_started
+        positive_s = sum(len(a) + 2 * len(pad) for a in positives) / SAMPLE_RATE
+        tts = PiperTts(model_path=voice_path)
+        near = 0
+        for phrase in NEAR_MISSES:
+            chunk = tts.synthesize_sentence(phrase)
+            detector = services.wake_detector()
+            near += any(
+                detector.process(b)
+                for b in to_blocks(np.concatenate([pad, resample(chunk.samples, chunk.sample_rate), pad]))
+            )
+        stream = np.concatenate([np.concatenate([a, pad]) for audios in conditions.values() for a in audios])
+        stream = stream[: int(args.minutes_negative * 60 * SAMPLE_RATE)]
+        detector = services.wake_detector()
+        false_wakes = sum(detector.process(b) for b in to_blocks(stream))
+        report["wake"] = {
+            "positives": len(positives),
+            "detected": round(detected / len(positives), 4),
+            "near_miss_phrases": len(NEAR_MISSES),
+            "near_miss_false_wakes": near,
+            "negative_speech_minutes": round(len(stream) / SAMPLE_RATE / 60, 1),
+            "false_wakes_in_negative_speech": int(false_wakes),
+            "cpu_share_of_one_core": round(wake_cpu / positive_s, 3),
+        }
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

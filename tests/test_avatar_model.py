@@ -1,0 +1,67 @@
+"""The audio-to-mouth model: features, bounded look-ahead, and accuracy on a held-out sentence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from avatar.audio2mouth import FRAME_S, N_MELS, log_mel
+from core.models import AVATAR_WEIGHTS
+
+needs_weights = pytest.mark.skipif(not AVATAR_WEIGHTS.exists(), reason="train with python -m avatar.train")
+
+
+def test_log_mel_frames_every_10ms() -> None:
+    rate = 22050
+    t = np.arange(rate) / rate
+    tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    feats = log_mel(tone, rate)
+    assert feats.shape == (100, N_MELS)
+    assert np.isfinite(feats).all()
+    # a 440 Hz tone puts its energy in a low band, silence is far below
+    assert feats[50].argmax() < N_MELS // 3
+    silence = log_mel(np.zeros(rate, dtype=np.float32), rate)
+    assert silence.max() < feats.max() - 10
+
+
+@pytest.mark.models
+@needs_weights
+def test_model_looks_ahead_at_most_lookahead_frames() -> None:
+    import torch
+
+    from avatar.audio2mouth import AudioToMouth
+
+    model = AudioToMouth.load(AVATAR_WEIGHTS)
+    assert model.config.lookahead * FRAME_S <= 0.1
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, N_MELS, 200)).astype(np.float32)
+    y = x.copy()
+    y[:, :, 120:] += 5.0  # change the future from frame 120 on
+    with torch.inference_mode():
+        a = model.net(torch.from_numpy(x))[1].numpy()
+        b = model.net(torch.from_numpy(y))[1].numpy()
+    # output frame n describes the mouth at n - LOOKAHEAD; it must not see anything after n
+    assert np.allclose(a[:, :, :120], b[:, :, :120], atol=1e-5)
+    assert not np.allclose(a[:, :, 120:], b[:, :, 120:])
+
+
+@pytest.mark.models
+@needs_weights
+def test_model_follows_a_held_out_sentence() -> None:
+    from avatar.audio2mouth import AudioToMouth
+    from avatar.dataset import UtteranceFactory, VoiceVariant, truth_for
+    from avatar.visemes import MOUTH_PARAMS
+
+    model = AudioToMouth.load(AVATAR_WEIGHTS)
+    factory = UtteranceFactory()
+    samples, rate, phonemes = factory.audio("Could you please remind me where the gift shop is?", VoiceVariant("v"))
+    times, probs, _ = model.predict(samples, rate)
+    labels, truth = truth_for(phonemes, len(times))
+    accuracy = float((probs.argmax(axis=1) == labels).mean())
+    track = model.track(samples, rate)
+    jaw = track.sample_many(times)[:, MOUTH_PARAMS.index("jaw")]
+    corr = float(np.corrcoef(jaw, truth[:, 0])[0, 1])
+    assert accuracy > 0.45, accuracy
+    assert corr > 0.6, corr
+    # speech opens the mouth, the silence at the end closes it
+    assert jaw.max() > 0.4 and jaw[-5:].max() < 0.2
