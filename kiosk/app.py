@@ -28,6 +28,7 @@ from PyQt6.QtWidgets import (
 )
 
 from core.events import AnswerFinished, AnswerSentence, AnswerStarted
+from core.heartbeat import write_heartbeat
 from core.settings import Settings
 from dialog.policy import AnswerPolicy, Conversation
 
@@ -58,7 +59,14 @@ class _Bridge(QObject):
 
 
 class KioskWindow(QWidget):
-    def __init__(self, *, settings: Settings, policy_factory, title: str) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        policy_factory,
+        title: str,
+        home_root: Path | None = None,
+    ) -> None:
         super().__init__()
         self.setObjectName("kiosk")
         self.setWindowTitle(title)
@@ -105,12 +113,42 @@ class KioskWindow(QWidget):
         layout.addLayout(row)
         layout.addWidget(self.status)
 
+        self._home_root = home_root
+        self._state = "starting"
+        self._last_error = ""
+        self._heartbeat = QTimer(self)
+        self._heartbeat.timeout.connect(self._beat)
+        self._heartbeat.start(30_000)
+        self._beat()
+
         self._bridge.ready.connect(self._on_ready)
         self._bridge.started.connect(self._on_started)
         self._bridge.sentence.connect(self._on_sentence)
         self._bridge.finished.connect(self._on_finished)
         self._bridge.failed.connect(self._on_failed)
         self._run_in_worker(self._warm_up)
+
+    def _set_state(self, state: str) -> None:
+        if state != self._state:
+            self._state = state
+            self._beat()
+
+    def _beat(self) -> None:
+        """Tell the admin app this kiosk is alive (``$KIOSK_HOME/kiosk_status.json``)."""
+        if self._home_root is None:
+            return
+        policy = self._policy
+        try:
+            write_heartbeat(
+                self._home_root,
+                state=self._state,
+                kb=policy.kb if policy else "",
+                kb_version=policy.store.kb_version(policy.kb) if policy else -1,
+                version=_version(),
+                last_error=self._last_error,
+            )
+        except OSError as exc:
+            _LOGGER.warning("cannot write the heartbeat: %s", exc)
 
     # -- worker side ----------------------------------------------------------
     def _run_in_worker(self, target, *args) -> None:
@@ -148,6 +186,7 @@ class KioskWindow(QWidget):
         if not text or self._busy or self._policy is None:
             return
         self._busy = True
+        self._set_state("thinking")
         self._spoken = []
         self.answer.setText("…")
         self.status.setText(f"You asked: {text}")
@@ -174,12 +213,14 @@ class KioskWindow(QWidget):
         self._set_chips(suggestions)
         self.ask_button.setEnabled(True)
         self.status.setText("Ready")
+        self._set_state("attract")
 
     def _on_started(self, mode: str, choices: list[str]) -> None:
         if mode == "clarify" and choices:
             self._set_chips(choices)
 
     def _on_sentence(self, sentence: str) -> None:
+        self._set_state("speaking")
         self._spoken.append(sentence)
         self.answer.setText(" ".join(self._spoken))
 
@@ -189,12 +230,24 @@ class KioskWindow(QWidget):
         if answer.mode != "clarify" and self._policy is not None:
             self._set_chips(self._policy.suggestions(6))
         self.status.setText("Ready")
+        self._set_state("attract")
 
     def _on_failed(self, detail: str) -> None:
         self._busy = False
         self.answer.setText("Sorry, I can't answer right now. Please ask a member of staff.")
         self.status.setText("Something went wrong; details are in the log.")
+        self._last_error = detail[:200]
+        self._set_state("error")
         _LOGGER.error("visitor-facing error: %s", detail)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("kiosk-avatar")
+    except PackageNotFoundError:
+        return ""
 
 
 def run_app(
@@ -206,11 +259,12 @@ def run_app(
     screenshot: Path | None,
     quit_after: float | None,
     ask: str | None = None,
+    home_root: Path | None = None,
 ) -> int:
     """Start the Qt event loop; returns the exit code."""
     app = QApplication.instance() or QApplication(["kiosk"])
     app.setFont(QFont("DejaVu Sans", 14))
-    window = KioskWindow(settings=settings, policy_factory=policy_factory, title=title)
+    window = KioskWindow(settings=settings, policy_factory=policy_factory, title=title, home_root=home_root)
     portrait = settings.kiosk.orientation == "portrait"
     width, height = (1080, 1920) if portrait else (1920, 1080)
     if windowed or not settings.kiosk.fullscreen:

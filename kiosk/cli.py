@@ -153,6 +153,7 @@ def run_command(
             screenshot=screenshot,
             quit_after=quit_after,
             ask=ask_text,
+            home_root=app.home.root,
         )
     )
 

@@ -53,7 +53,7 @@ def test_typed_question_gets_its_answer(qtbot, window, services) -> None:
     assert window.input.text() == ""
 
 
-def test_run_command_takes_a_screenshot(kiosk_cli, tmp_path: Path) -> None:
+def test_run_command_takes_a_screenshot(kiosk_cli, kiosk_home: Path, tmp_path: Path) -> None:
     if not os.environ.get("DISPLAY"):
         pytest.skip("needs an X display (./test.sh runs the suite under Xvfb)")
     shot = tmp_path / "kiosk.png"
@@ -61,6 +61,10 @@ def test_run_command_takes_a_screenshot(kiosk_cli, tmp_path: Path) -> None:
         "run", "--windowed", "--ask", "I lost my card", "--screenshot", str(shot), "--quit-after", "30", timeout=120
     )
     assert result.returncode == 0, result.stderr
+    from core.heartbeat import read_heartbeat
+
+    beat = read_heartbeat(kiosk_home)
+    assert beat.present and beat.fresh and beat.data["kb"] == "bank" and beat.data["state"] == "attract"
     from PyQt6.QtGui import QImage
 
     image = QImage(str(shot))

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from admin_web.heartbeat import read_heartbeat
 from admin_web.web import KB_COOKIE, Viewer, current_kb, kb_context, render, state
+from core.heartbeat import read_heartbeat
 
 router = APIRouter()
 

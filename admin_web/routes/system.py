@@ -8,10 +8,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from admin_web import queries, settings_edit
-from admin_web.heartbeat import read_heartbeat
 from admin_web.web import PER_PAGE, Admin, AdminWrite, Viewer, clamp_page, page_count, render, state
 from core.db import schema_version, utcnow
 from core.errors import KioskError, SettingsError
+from core.heartbeat import read_heartbeat
 from core.models import ModelManager
 from core.settings import load_settings
 

@@ -1,7 +1,6 @@
-"""The kiosk's heartbeat, as the admin app reads it.
+"""The kiosk's heartbeat: the kiosk process writes it, the admin app reads it.
 
-Contract (for the kiosk process to implement): every 30 s, and on every state
-change, the kiosk atomically replaces ``$KIOSK_HOME/kiosk_status.json`` (write a
+Every 30 s, and on every state change, the kiosk atomically replaces ``$KIOSK_HOME/kiosk_status.json`` (write a
 temp file in the same folder, then ``os.replace``) with::
 
     {"ts": "2025-01-01T10:00:00.000Z", "pid": 1234, "state": "attract|listening|thinking|speaking|idle",
@@ -14,6 +13,8 @@ lock, and a missing or stale file plainly means "not running".
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,3 +48,15 @@ def read_heartbeat(home_root: Path, *, now: datetime | None = None) -> Heartbeat
         return Heartbeat(present=False, problem="status file with a bad timestamp")
     age = ((now or datetime.now(UTC)) - ts).total_seconds()
     return Heartbeat(present=True, fresh=age <= STALE_AFTER_S, age_s=age, data=data)
+
+
+def write_heartbeat(home_root: Path, **fields: object) -> None:
+    """Atomically replace the status file with ``fields`` plus the time and process id."""
+    from core.db import utcnow
+
+    data = {"ts": utcnow(), "pid": os.getpid(), **fields}
+    home_root.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".status-", dir=home_root)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(data, handle)
+    os.replace(tmp, home_root / STATUS_FILE)
