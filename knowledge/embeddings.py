@@ -58,6 +58,14 @@ class Embedder:
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)
         model = self._load()
+        import torch
+
+        # One visitor question is fastest on one thread, and stays fast while the VAD, the wake word and the
+        # renderer use the other core (two threads on a busy 2-core machine were measured 6x slower).
+        # Index building (many texts) uses every core.
+        threads = 1 if len(texts) <= 8 else (os.cpu_count() or 1)
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
         vectors = model.encode(
             list(texts),
             batch_size=self.batch_size,

@@ -148,6 +148,12 @@ class Retriever:
             state.version = version
             return report
 
+    @staticmethod
+    def _best_row(state: _KbState, sims: np.ndarray, j: int) -> int:
+        """Index of entry ``j``'s best-matching phrasing."""
+        start, end = state.starts[j], state.starts[j + 1]
+        return start + int(np.argmax(sims[start:end]))
+
     def _classifier(
         self, kb: str, ids: list[str], keys: list[str], vectors: np.ndarray, texts: list[str]
     ) -> IntentClassifier | None:
@@ -176,15 +182,9 @@ class Retriever:
         n_entries = len(state.entries)
         if n_entries:
             sims = state.vectors @ vector
-            best_rows = np.array(
-                [
-                    state.starts[j] + int(np.argmax(sims[state.starts[j] : state.starts[j + 1]]))
-                    for j in range(n_entries)
-                ]
-            )
-            dense = sims[best_rows]
+            dense = np.maximum.reduceat(sims, np.asarray(state.starts[:-1]))  # best phrasing per entry
         else:
-            best_rows = dense = np.zeros(0)
+            sims = dense = np.zeros(0)
         t3 = time.perf_counter()
         lexical_hits = self.store.lexical_search(kb, text, LEXICAL_K)
         t4 = time.perf_counter()
@@ -207,7 +207,7 @@ class Retriever:
                 fid,
                 float(scores[j]),
                 state.questions[fid],
-                state.texts[best_rows[j]] or state.questions[fid],
+                state.texts[self._best_row(state, sims, j)] or state.questions[fid],
                 float(dense[j]),
                 lexical.get(fid, 0.0),
                 float(np.exp(log_probs[j])),

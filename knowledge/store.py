@@ -44,9 +44,88 @@ def check_kb_name(name: str) -> str:
     return name
 
 
+# Words too common to tell entries apart: leaving them out keeps lexical search fast on big knowledge bases.
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "but",
+        "if",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "by",
+        "for",
+        "with",
+        "from",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "am",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "will",
+        "would",
+        "should",
+        "may",
+        "might",
+        "must",
+        "i",
+        "me",
+        "my",
+        "we",
+        "our",
+        "you",
+        "your",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "there",
+        "here",
+        "what",
+        "which",
+        "who",
+        "how",
+        "when",
+        "where",
+        "why",
+        "please",
+        "excuse",
+        "hello",
+        "hi",
+        "hey",
+        "thanks",
+        "thank",
+        "just",
+        "also",
+        "so",
+        "than",
+        "then",
+        "too",
+        "very",
+    ]
+)
+
+
 def fts_query(text: str) -> str | None:
-    """A safe FTS5 query (any of the words) from free text; ``None`` if no words."""
+    """A safe FTS5 query (any of the content words) from free text; ``None`` if no words."""
     words = [w for w in _WORD.findall(text.lower()) if len(w) > 1 or w.isdigit()]
+    content = [w for w in words if w not in _STOPWORDS]
+    words = content or words
     if not words:
         return None
     return " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
@@ -439,7 +518,7 @@ class FaqStore:
                    JOIN phrasings p ON p.pid = phrasings_fts.rowid
                    JOIN faqs f ON f.kb = p.kb AND f.id = p.faq_id
                    WHERE phrasings_fts MATCH ? AND p.kb = ? AND f.enabled = 1 AND f.deleted_at IS NULL
-                   ORDER BY rank LIMIT 500)
+                   ORDER BY rank LIMIT 200)
                GROUP BY faq_id ORDER BY best LIMIT ?""",
             [query, kb, limit],
         ).fetchall()
