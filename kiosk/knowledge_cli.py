@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ from kiosk.context import AppContext, pass_app
 from knowledge.entries import Document, slugify
 from knowledge.io import FORMATS, ImportFailedError, decode, export, parse_file
 
+EVAL_KEYS = ("n", "in_scope_n", "oos_n", "top1", "top3", "in_scope_accuracy", "oos_recall", "ms_per_query")
 KB_OPTION = click.option("--kb", "kb_name", default=None, help="Knowledge base (default: dialog.knowledge_base).")
 
 
@@ -205,35 +205,10 @@ def eval_retrieval(app: AppContext, file: Path, kb_name: str | None, as_json: bo
         raise KnowledgeError(
             f"{file.name}: expected_id not in {policy.kb!r}: {', '.join(unknown[:10])}", code="eval-invalid"
         )
-    top1 = top3 = answered = oos_ok = 0
-    times, errors = [], []
-    for text, expected in rows:
-        start = time.perf_counter()
-        decision = policy.decide(text)
-        times.append((time.perf_counter() - start) * 1000)
-        ranked = [c.faq_id for c in decision.candidates]
-        if expected:
-            top1 += ranked[:1] == [expected]
-            top3 += expected in ranked[:3]
-            ok = decision.mode in ("faq", "generated") and decision.faq_id == expected
-            answered += ok
-        else:
-            ok = decision.mode == "fallback"
-            oos_ok += ok
-        if not ok:
-            errors.append({"text": text, "expected": expected, "mode": decision.mode, "got": decision.faq_id})
-    in_scope = sum(1 for _, e in rows if e)
-    oos = len(rows) - in_scope
-    report = {
-        "n": len(rows),
-        "in_scope_n": in_scope,
-        "oos_n": oos,
-        "top1": round(top1 / in_scope, 4) if in_scope else None,
-        "top3": round(top3 / in_scope, 4) if in_scope else None,
-        "in_scope_accuracy": round(answered / in_scope, 4) if in_scope else None,
-        "oos_recall": round(oos_ok / oos, 4) if oos else None,
-        "ms_per_query": round(statistics.mean(times), 2) if times else None,
-    }
+    from knowledge.evaluation import evaluate
+
+    report, errors = evaluate(policy, rows)
+    report = {key: report[key] for key in EVAL_KEYS}  # the documented contract
     if as_json:
         click.echo(json.dumps(report))
     else:
