@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,6 +107,29 @@ def _suggest(group: QuestionGroup, turn: dict) -> None:
         group.suggestion_score = float(score) if isinstance(score, int | float) else None
 
 
+def _greedy(
+    turns: list[dict], keys: list[Any], similarity: Callable[[Any, Any], float], threshold: float
+) -> list[QuestionGroup]:
+    """One pass: each turn joins the most similar group leader at or above ``threshold``, or leads a new group."""
+    groups: list[QuestionGroup] = []
+    leaders: list[Any] = []
+    for turn, key in zip(turns, keys, strict=True):
+        best, best_sim = None, threshold
+        for i, leader in enumerate(leaders):
+            sim = similarity(leader, key)
+            if sim >= best_sim:
+                best, best_sim = i, sim
+        if best is None:
+            if len(groups) >= MAX_GROUPS:
+                continue
+            groups.append(QuestionGroup(turn["text"]))
+            leaders.append(key)
+            best = len(groups) - 1
+        groups[best].turns.append(turn)
+        _suggest(groups[best], turn)
+    return groups
+
+
 def embedder_if_loaded(services: Any) -> Any:
     """The services' embedder only if its model is already in memory (never loads it for this page)."""
     embedder = getattr(services, "__dict__", {}).get("embedder")
@@ -125,40 +149,11 @@ def group_questions(turns: list[dict], *, embedder: Any = None) -> tuple[list[Qu
         try:
             vectors = embedder.embed([t["text"] for t in turns])
             method = "embeddings"
-            reps: list[Any] = []
-            for turn, vec in zip(turns, vectors, strict=True):
-                best, best_sim = None, DENSE_THRESHOLD
-                for i, rep in enumerate(reps):
-                    sim = float(rep @ vec)
-                    if sim >= best_sim:
-                        best, best_sim = i, sim
-                if best is None:
-                    if len(groups) >= MAX_GROUPS:
-                        continue
-                    groups.append(QuestionGroup(turn["text"]))
-                    reps.append(vec)
-                    best = len(groups) - 1
-                groups[best].turns.append(turn)
-                _suggest(groups[best], turn)
+            groups = _greedy(turns, list(vectors), lambda a, b: float(a @ b), DENSE_THRESHOLD)
         except Exception:
             _LOGGER.warning("embedding grouping failed; using word overlap", exc_info=True)
             groups, method = [], "lexical"
     if method == "lexical":
-        keys: list[frozenset[str]] = []
-        for turn in turns:
-            key = words(turn["text"])
-            best, best_sim = None, LEXICAL_THRESHOLD
-            for i, other in enumerate(keys):
-                sim = jaccard(key, other)
-                if sim >= best_sim:
-                    best, best_sim = i, sim
-            if best is None:
-                if len(groups) >= MAX_GROUPS:
-                    continue
-                groups.append(QuestionGroup(turn["text"]))
-                keys.append(key)
-                best = len(groups) - 1
-            groups[best].turns.append(turn)
-            _suggest(groups[best], turn)
+        groups = _greedy(turns, [words(turn["text"]) for turn in turns], jaccard, LEXICAL_THRESHOLD)
     groups.sort(key=lambda g: (-g.count, g.text.casefold()))
     return groups, method

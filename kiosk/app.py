@@ -31,6 +31,7 @@ from core.events import AnswerFinished, AnswerSentence, AnswerStarted
 from core.heartbeat import write_heartbeat
 from core.settings import Settings
 from dialog.policy import AnswerPolicy, Conversation
+from kiosk.doctor import package_version
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -144,7 +145,7 @@ class KioskWindow(QWidget):
                 state=self._state,
                 kb=policy.kb if policy else "",
                 kb_version=policy.store.kb_version(policy.kb) if policy else -1,
-                version=_version(),
+                version=package_version("kiosk-avatar") or "",
                 last_error=self._last_error,
             )
         except OSError as exc:
@@ -239,15 +240,6 @@ class KioskWindow(QWidget):
         self._last_error = detail[:200]
         self._set_state("error")
         _LOGGER.error("visitor-facing error: %s", detail)
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("kiosk-avatar")
-    except PackageNotFoundError:
-        return ""
 
 
 def run_app(

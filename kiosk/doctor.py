@@ -37,7 +37,7 @@ PACKAGES = {
 }
 
 
-def _version(dist: str) -> str | None:
+def package_version(dist: str) -> str | None:
     try:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
@@ -45,7 +45,7 @@ def _version(dist: str) -> str | None:
 
 
 def check_packages() -> dict[str, dict[str, Any]]:
-    return {name: {"version": _version(name), "for": role} for name, role in PACKAGES.items()}
+    return {name: {"version": package_version(name), "for": role} for name, role in PACKAGES.items()}
 
 
 def check_audio() -> dict[str, Any]:
@@ -132,7 +132,7 @@ def run_checks(home: KioskHome, settings: Settings | None, settings_error: Kiosk
         models = {role: loc.to_dict() for role, loc in manager.resolve_all().items()}
     packages = check_packages()
     report: dict[str, Any] = {
-        "version": _version("kiosk-avatar"),
+        "version": package_version("kiosk-avatar"),
         "python": {"version": platform.python_version(), "executable": sys.executable},
         "home": check_home(home),
         "settings": {"ok": settings_error is None, "error": str(settings_error) if settings_error else None},

@@ -128,34 +128,29 @@ class EndOfTurnDetector:
         self._utterance.append(block)
         self._silent_run = 0 if voiced else self._silent_run + 1
         too_long = len(self._utterance) >= self.max_blocks
-        if self._silent_run >= self.end_blocks or too_long:
-            keep = len(self._utterance) - (0 if too_long else max(0, self._silent_run - 6))
-            samples = np.concatenate(self._utterance[:keep])
-            segment = Segment(
-                start=self._start_block * BLOCK / SAMPLE_RATE,
-                end=(self._start_block + keep) * BLOCK / SAMPLE_RATE,
-                samples=samples,
-                truncated=too_long,
-            )
-            if too_long:
-                _LOGGER.info("utterance cut at the %.0f s maximum", self.max_blocks * BLOCK / SAMPLE_RATE)
-            self.in_speech = False
-            self._voiced_run = 0
-            self._history = []
-            self._utterance = []
-            return segment
+        if too_long:
+            _LOGGER.info("utterance cut at the %.0f s maximum", self.max_blocks * BLOCK / SAMPLE_RATE)
+            return self._close(len(self._utterance), truncated=True)
+        if self._silent_run >= self.end_blocks:
+            return self._close(len(self._utterance) - max(0, self._silent_run - 6))  # keep ~0.2 s of tail
         return None
 
     def flush(self) -> Segment | None:
         """The utterance in progress when the stream ends."""
         if not self.in_speech or not self._utterance:
             return None
-        samples = np.concatenate(self._utterance)
+        return self._close(len(self._utterance))
+
+    def _close(self, keep: int, *, truncated: bool = False) -> Segment:
+        """End the utterance in progress with its first ``keep`` blocks."""
         segment = Segment(
-            self._start_block * BLOCK / SAMPLE_RATE,
-            (self._start_block + len(self._utterance)) * BLOCK / SAMPLE_RATE,
-            samples,
+            start=self._start_block * BLOCK / SAMPLE_RATE,
+            end=(self._start_block + keep) * BLOCK / SAMPLE_RATE,
+            samples=np.concatenate(self._utterance[:keep]),
+            truncated=truncated,
         )
         self.in_speech = False
+        self._voiced_run = 0
+        self._history = []
         self._utterance = []
         return segment

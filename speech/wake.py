@@ -19,6 +19,7 @@ import numpy as np
 
 from core.errors import SpeechError
 from devices.base import BLOCK, SAMPLE_RATE
+from speech.wav import pcm16
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -91,9 +92,8 @@ class WakeWordDetector:
         self._decoder.start_utt()
 
     def process(self, block: np.ndarray) -> bool:
-        pcm = (np.clip(block, -1.0, 1.0) * 32767).astype("<i2").tobytes()
         self._recent = [*self._recent[-self._recent_blocks :], block]
-        self._decoder.process_raw(pcm, False, False)
+        self._decoder.process_raw(pcm16(block), False, False)
         self._since_wake += 1
         self._blocks += 1
         if self._decoder.hyp() is None:
@@ -113,7 +113,7 @@ class WakeWordDetector:
             return True
         audio = np.concatenate(self._recent)
         self._verifier.start_utt()
-        self._verifier.process_raw((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes(), False, True)
+        self._verifier.process_raw(pcm16(audio), False, True)
         self._verifier.end_utt()
         hyp = self._verifier.hyp()
         words = hyp.hypstr.split() if hyp else []

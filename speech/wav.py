@@ -10,15 +10,19 @@ import numpy as np
 from core.errors import AudioError
 
 
+def pcm16(samples: np.ndarray) -> bytes:
+    """Float samples in [-1, 1] as little-endian 16-bit PCM bytes (what the recognizers and WAV files take)."""
+    return (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+
+
 def write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> None:
     """Write float samples in [-1, 1] as 16-bit mono PCM."""
-    pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2")
     path.parent.mkdir(parents=True, exist_ok=True)
     with wave.open(str(path), "wb") as wav:
         wav.setnchannels(1)
         wav.setsampwidth(2)
         wav.setframerate(sample_rate)
-        wav.writeframes(pcm.tobytes())
+        wav.writeframes(pcm16(samples))
 
 
 def read_wav(path: Path) -> tuple[np.ndarray, int]:

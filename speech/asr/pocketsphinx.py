@@ -18,6 +18,7 @@ import numpy as np
 
 from core.errors import SpeechError
 from speech.asr.base import AsrEngine, AsrSession, normalize_phrase
+from speech.wav import pcm16
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -27,10 +28,6 @@ GENERAL_PHRASES = [
     "the third one", "repeat that please", "stop", "can you help me", "i have a question",
     "where is the", "how much is the", "when does the", "what time does the", "can i", "do you have",
 ]  # fmt: skip
-
-
-def _pcm(block: np.ndarray) -> bytes:
-    return (np.clip(block, -1.0, 1.0) * 32767).astype("<i2").tobytes()
 
 
 class _Session(AsrSession):
@@ -43,7 +40,7 @@ class _Session(AsrSession):
         self._blocks = 0
 
     def accept(self, block: np.ndarray) -> str | None:
-        self._decoder.process_raw(_pcm(block), False, False)
+        self._decoder.process_raw(pcm16(block), False, False)
         self._blocks += 1
         if self._blocks % 8:
             return None

@@ -12,6 +12,7 @@ import numpy as np
 
 from core.errors import SpeechError
 from speech.asr.base import AsrEngine, AsrSession, normalize_phrase
+from speech.wav import pcm16
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -23,8 +24,7 @@ class _Session(AsrSession):
         self._last = ""
 
     def accept(self, block: np.ndarray) -> str | None:
-        pcm = (np.clip(block, -1.0, 1.0) * 32767).astype("<i2").tobytes()
-        if self._rec.AcceptWaveform(pcm):
+        if self._rec.AcceptWaveform(pcm16(block)):
             text = json.loads(self._rec.Result()).get("text", "")
             if text:
                 self._final_parts.append(text)
