@@ -43,8 +43,11 @@ def null_sink(pulse) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def question_wav(services, tmp_path_factory) -> Path:
+    from speech.tts.piper import PiperTts
+
     path = tmp_path_factory.mktemp("audio") / "question.wav"
-    chunks = list(services.tts.synthesize("Hey kiosk, where is the cash machine?"))
+    tts = PiperTts(model_path=services.models.require("tts"), variation=0.0)  # the same audio on every run
+    chunks = list(tts.synthesize("Hey kiosk, where is the cash machine?"))
     samples = np.concatenate([np.zeros(11025, np.float32), *[c.samples for c in chunks], np.zeros(22050, np.float32)])
     write_wav(path, samples, chunks[0].sample_rate)
     return path

@@ -21,15 +21,18 @@ pytestmark = pytest.mark.models
 
 @pytest.fixture(scope="module")
 def speech_audio(services, tmp_path_factory):
-    """Spoken test phrases made with the kiosk's own piper voice (16 kHz)."""
+    """Spoken test phrases made with the kiosk's own piper voice (16 kHz), without piper's random variation."""
+    from speech.tts.piper import PiperTts
+
     folder = tmp_path_factory.mktemp("speech")
+    tts = PiperTts(model_path=services.models.require("tts"), variation=0.0)  # the same audio on every run
     out = {}
     for key, text in {
         "question": "Hey kiosk, where is the cash machine?",
         "near_miss": "The kiosk over there is broken.",
         "plain": "Where can I exchange foreign currency?",
     }.items():
-        chunks = list(services.tts.synthesize(text))
+        chunks = list(tts.synthesize(text))
         samples = resample(np.concatenate([c.samples for c in chunks]), chunks[0].sample_rate)
         pad = np.zeros(SAMPLE_RATE // 2, dtype=np.float32)
         out[key] = np.concatenate([pad, samples, pad])

@@ -37,8 +37,10 @@ class PiperTts(TtsEngine):
         speed: float = 1.0,
         volume: float = 1.0,
         cache_dir: Path | None = None,
+        variation: float | None = None,
     ) -> None:
         self.model_path = Path(model_path)
+        self.variation = variation  # None: the voice's own; 0: the same audio every time (tests, benchmarks)
         self.speed = speed
         self.volume = volume
         self.cache_dir = cache_dir
@@ -67,7 +69,7 @@ class PiperTts(TtsEngine):
     def _cache_path(self, sentence: str) -> Path | None:
         if self.cache_dir is None:
             return None
-        key = f"v{CACHE_VERSION}|{self.model_path.name}|{self.speed}|{self.volume}|{sentence}"
+        key = f"v{CACHE_VERSION}|{self.model_path.name}|{self.speed}|{self.volume}|{self.variation}|{sentence}"
         return self.cache_dir / "tts" / f"{hashlib.sha1(key.encode()).hexdigest()}.npz"
 
     def _from_cache(self, path: Path | None, sentence: str, index: int) -> TTSAudio | None:
@@ -115,7 +117,13 @@ class PiperTts(TtsEngine):
         voice = self._load()
         from piper import SynthesisConfig
 
-        config = SynthesisConfig(length_scale=1.0 / self.speed, volume=self.volume, normalize_audio=True)
+        config = SynthesisConfig(
+            length_scale=1.0 / self.speed,
+            volume=self.volume,
+            normalize_audio=True,
+            noise_scale=self.variation,
+            noise_w_scale=self.variation,
+        )
         pieces, timings, offset = [], [], 0
         try:
             for chunk in voice.synthesize(sentence, config, include_alignments=True):
