@@ -1,8 +1,8 @@
 """The avatar on the kiosk screen: turn state, queued speech and frames chosen from the audio clock.
 
-The Qt application owns playback; it tells :class:`LiveAvatar` when a sentence
-starts playing (``speak``) and, on every display tick, how many samples of it
-have been played (``frame``). The mouth is sampled at that audio position, so
+The turn loop queues sentences on the speaker and tells :class:`LiveAvatar`
+where each one starts on the speaker's clock (``speak``); on every display
+tick the window passes the clock (samples played so far) to ``frame``. The mouth is sampled at that audio position, so
 it cannot drift from the sound; idle motion uses the tick's wall time, which
 only drives blinks and sway.
 """
@@ -23,6 +23,8 @@ _LOGGER = logging.getLogger(__name__)
 @dataclass
 class _Speech:
     track: VisemeTrack
+    start: int  # speaker clock (samples) where the sentence begins
+    end: int
     sync: AudioClockSync
     duration: float
 
@@ -35,34 +37,39 @@ class LiveAvatar:
         self.fps = fps
         self.animator = AvatarAnimator(pack, seed=seed)
         self.output_latency_s = output_latency_s
-        self._speech: _Speech | None = None
+        self._queue: list[_Speech] = []
         self._renderer = None
 
     def set_state(self, state: str, now: float) -> None:
         """Turn state: idle, greeting, listening, thinking, speaking (blended over a short transition)."""
         self.animator.set_state(state, now)
 
-    def speak(self, tts_audio: object, now: float) -> None:
-        """A sentence (``core.events.TTSAudio``) starts playing now."""
+    def speak(self, tts_audio: object, now: float, start_sample: int = 0) -> None:
+        """A sentence (``core.events.TTSAudio``) was queued on the speaker at clock ``start_sample``."""
         rate = int(tts_audio.sample_rate)
         duration = len(tts_audio.samples) / rate
         track = VisemeTrack.from_phonemes(tts_audio.phonemes, duration=duration)
-        self._speech = _Speech(track, AudioClockSync(rate, self.fps, self.output_latency_s), duration)
+        sync = AudioClockSync(rate, self.fps, self.output_latency_s)
+        self._queue = [*self._queue[-8:], _Speech(track, start_sample, start_sample + len(tts_audio.samples), sync, duration)]
         self.animator.set_state("speaking", now)
 
     def stop(self, now: float) -> None:
-        """Barge-in or end of the answer: drop the mouth track at once."""
-        self._speech = None
+        """Barge-in or end of the answer: drop the mouth tracks at once."""
+        self._queue = []
         if self.animator.state == "speaking":
             self.animator.set_state("idle", now)
 
     def pose(self, now: float, samples_played: int | None = None) -> RigParams:
-        """The pose for this tick; ``samples_played`` is the player's counter for the current sentence."""
+        """The pose for this tick; ``samples_played`` is the speaker's clock."""
         mouth = None
-        if self._speech is not None and samples_played is not None:
-            t = self._speech.sync.mouth_time(samples_played)
-            if t <= self._speech.duration + 0.3:
-                mouth = self._speech.track.sample(t)
+        if samples_played is not None:
+            for speech in reversed(self._queue):
+                if samples_played < speech.start:
+                    continue
+                t = speech.sync.mouth_time(samples_played - speech.start)
+                if t <= speech.duration + 0.3:
+                    mouth = speech.track.sample(t)
+                break
         return self.animator.pose(now, mouth)
 
     def frame(self, now: float, samples_played: int | None, width: int, height: int):

@@ -100,8 +100,45 @@ class SpeechStarted(Event):
 
 @dataclass(frozen=True)
 class SpeechEnded(Event):
+    """End of turn detected: ``t`` ends the utterance kept, ``voiced_end`` its last speech, ``detected`` the stream time of the decision."""
+
     t: float
     truncated: bool = False
+    voiced_end: float = 0.0
+    detected: float = 0.0
+
+
+@dataclass(frozen=True)
+class StateChanged(Event):
+    """The kiosk's turn state (attract, listening, thinking, speaking, follow_up, clarify, handoff, warning)."""
+
+    state: str
+    previous: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class PlaybackStarted(Event):
+    """A sentence was handed to the speaker; ``start_sample`` is the speaker clock where it begins."""
+
+    audio: TTSAudio
+    start_sample: int
+
+
+@dataclass(frozen=True)
+class PlaybackFinished(Event):
+    """The answer finished playing (``interrupted``: stopped by barge-in)."""
+
+    interrupted: bool = False
+
+
+@dataclass(frozen=True)
+class DeviceChanged(Event):
+    """A microphone or speaker changed state (ok, unavailable, closed)."""
+
+    kind: str  # "microphone" | "speaker"
+    state: str
+    detail: str = ""
 
 
 @dataclass(frozen=True)

@@ -161,6 +161,14 @@ class AnswerPolicy:
     def place(self) -> str:
         return self.store.kb_title(self.kb)
 
+    def openings(self) -> list[str]:
+        """The first sentence of everything the kiosk says often (to synthesize ahead of visitors)."""
+        texts = [e.speech for e in self.store.list(self.kb, enabled=True)]
+        texts.append(self.settings.fallback_message)
+        texts += [r.format(place=self.place, examples="") for r in smalltalk.REPLIES.values() if "{examples}" not in r]
+        firsts = [split_sentences(t)[0] for t in texts if t.strip()]
+        return list(dict.fromkeys(firsts))
+
     def suggestions(self, n: int = 6) -> list[str]:
         """Questions to offer on screen: the shortest question of each of the biggest categories."""
         by_category: dict[str, list[str]] = {}

@@ -14,7 +14,7 @@ from core.errors import AvatarError
 from kiosk.context import AppContext, pass_app
 
 
-def _size(value: str) -> tuple[int, int]:
+def parse_size(value: str) -> tuple[int, int]:
     match = re.fullmatch(r"(\d{2,4})x(\d{2,4})", value.strip().lower())
     if not match:
         raise AvatarError(f"--size {value!r} is not WIDTHxHEIGHT", code="avatar-size-invalid", hint="e.g. 720x1280")
@@ -103,7 +103,7 @@ def render(
     from avatar.pack import load_pack
     from avatar.video import ffmpeg_path
 
-    dims = _size(size)
+    dims = parse_size(size)
     if batch is not None:
         if text is not None or audio is not None:
             raise AvatarError("--batch cannot be combined with --text or --audio", code="avatar-usage")

@@ -22,7 +22,7 @@ from kiosk.admin_cli import admin
 from kiosk.avatar_cli import avatars, render
 from kiosk.context import AppContext, pass_app
 from kiosk.knowledge_cli import ask, eval_group, kb
-from kiosk.voice_cli import devices, listen
+from kiosk.voice_cli import devices, listen, simulate
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -337,6 +337,7 @@ main.add_command(ask)
 main.add_command(eval_group)
 main.add_command(devices)
 main.add_command(listen)
+main.add_command(simulate)
 main.add_command(admin)
 main.add_command(render)
 main.add_command(avatars)

@@ -79,6 +79,8 @@ def listen(app: AppContext, wavs: tuple[Path, ...], no_wake: bool, as_json: bool
                 out = {"event": "speech_started", "t": event.t}
             elif isinstance(event, SpeechEnded):
                 out = {"event": "speech_ended", "t": event.t}
+            elif isinstance(event, Transcript) and not event.final:
+                out = {"event": "partial", "text": event.text}
             elif isinstance(event, Transcript):
                 out = {"event": "transcript", "text": event.text, "start": event.start, "end": event.end}
             else:
@@ -88,3 +90,41 @@ def listen(app: AppContext, wavs: tuple[Path, ...], no_wake: bool, as_json: bool
         pass
     finally:
         mic.close()
+
+
+@click.command()
+@click.option(
+    "--wav", "wavs", multiple=True, required=True, type=click.Path(dir_okay=False, path_type=Path), help="Visitor audio."
+)
+@click.option("--kb", "kb_name", default=None, help="Knowledge base (default: dialog.knowledge_base).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON line per file.")
+@click.option("--frames", type=click.Path(file_okay=False, path_type=Path), help="Write avatar frames per file here.")
+@click.option("--frame-size", default="360x640", show_default=True, help="WIDTHxHEIGHT of the frames.")
+@click.option("--cold", is_flag=True, help="Do not synthesize the answers' openings ahead (measures a cold cache).")
+@pass_app
+def simulate(
+    app: AppContext,
+    wavs: tuple[Path, ...],
+    kb_name: str | None,
+    as_json: bool,
+    frames: Path | None,
+    frame_size: str,
+    cold: bool,
+) -> None:
+    """The whole visitor turn on WAV files: wake/VAD → ASR → answer → TTS → avatar frames, headless."""
+    from kiosk.avatar_cli import parse_size
+    from kiosk.simulate import Simulator
+
+    size = parse_size(frame_size)
+    simulator = Simulator(app.services, kb=kb_name, warm=not cold)
+    for path in wavs:
+        turn = simulator.run(path, frames_dir=frames, frame_size=size)
+        if as_json:
+            click.echo(json.dumps(turn.to_dict()))
+            continue
+        how = "tap" if turn.tap else f"wake at {turn.wake[0]:.2f} s"
+        click.echo(f"{path} ({how})\n  visitor: {turn.transcript or '(nothing understood)'}")
+        click.echo(f"  kiosk [{turn.mode or '-'}]: {turn.answer}")
+        first = turn.timings_ms.get("first_audio_after_speech_end")
+        if first is not None:
+            click.echo(f"  first audio {first:.0f} ms after the visitor stopped speaking")

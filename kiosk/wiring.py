@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from core.home import KioskHome
 from core.models import ModelManager
@@ -25,6 +26,9 @@ from speech.listener import Listener
 from speech.tts.base import TtsEngine
 from speech.vad import EndOfTurnDetector, SpeechProbability
 from speech.wake import WakeWordDetector
+
+if TYPE_CHECKING:
+    from kiosk.turn_loop import TurnLoop
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -118,6 +122,21 @@ class KioskServices:
             asr=self.asr,
             wake=self.wake_detector() if (require_wake or self.settings.wake.enabled) else None,
             require_wake=require_wake,
+        )
+
+    def turn_loop(self, *, sink, emit, listener: Listener | None, kb: str | None = None, **options) -> TurnLoop:
+        """The visitor's turn loop over ``sink`` and ``listener`` (see ``kiosk.turn_loop``)."""
+        from kiosk.turn_loop import TurnLoop
+
+        return TurnLoop(
+            policy=self.policy(kb),
+            tts=self.tts,
+            sink=sink,
+            listener=listener,
+            emit=emit,
+            followup_window_s=self.settings.dialog.followup_window_s,
+            inactivity_timeout_s=self.settings.kiosk.inactivity_timeout_s,
+            **options,
         )
 
     @cached_property

@@ -1,12 +1,20 @@
-"""From microphone blocks to what the visitor asked: wake word → end of turn → ASR.
+"""From microphone blocks to what the visitor asked: wake word → end of turn → streaming ASR.
 
-The wake detector and the end-of-turn detector both see every block. A
-question is the speech that follows a wake (in the same breath, "hey kiosk,
-where is...", or after a pause, within ``listen_window_s``); with
-``require_wake=False`` (tap-to-talk, follow-ups, ``kiosk listen --no-wake``)
-every utterance is a question. ``suppress_wake`` lets the turn loop ignore
-wakes that are the kiosk's own voice (for example while it says the phrase
-itself).
+:meth:`Listener.feed` takes one block and returns the events it caused. The
+wake detector and the end-of-turn detector see every block; what happens to an
+utterance depends on :attr:`Listener.mode`:
+
+- ``wake``: only speech after a wake detection is a question (in the same
+  breath, "hey kiosk, where is...", or after a pause within ``listen_window_s``);
+- ``open``: every utterance is a question (tap-to-talk, follow-ups,
+  ``kiosk listen --no-wake``);
+- ``muted``: the kiosk is speaking: utterances are its own voice and are
+  dropped; only the wake phrase gets through (barge-in), unless
+  ``suppress_wake`` says the kiosk is saying the phrase itself.
+
+Recognition streams: an ASR session opens when a question's speech starts and
+gets every block as it arrives (partial transcripts on the way), so the final
+transcript costs only the decoder's last step after the end of turn.
 """
 
 from __future__ import annotations
@@ -20,13 +28,15 @@ import numpy as np
 
 from core.events import Event, SpeechEnded, SpeechStarted, Transcript, WakeDetected
 from devices.base import BLOCK, SAMPLE_RATE
-from speech.asr.base import AsrEngine
+from speech.asr.base import AsrEngine, AsrSession
 from speech.vad import EndOfTurnDetector, Segment
 from speech.wake import WakeWordDetector
 
 _LOGGER = logging.getLogger(__name__)
 
 MIN_QUESTION_S = 0.35
+MODES = ("wake", "open", "muted")
+BLOCK_S = BLOCK / SAMPLE_RATE
 
 
 class Listener:
@@ -45,58 +55,128 @@ class Listener:
         self.endpoint = endpoint
         self.asr = asr
         self.wake = wake
-        self.require_wake = require_wake
         self.listen_window_s = listen_window_s
         self.suppress_wake = suppress_wake
         phrase = wake.phrase if wake else "hey kiosk"
         self._wake_text = re.compile(r"^\s*(" + r"\s+".join(map(re.escape, phrase.split())) + r")\b[\s,.!]*", re.I)
         self.asr_ms: list[float] = []
+        self.t = 0.0  # stream time (seconds) after the last block
+        self.level = 0.0  # RMS of the last block, for an input meter
+        self.mode = "wake" if require_wake else "open"
+        self._wake_t: float | None = None
+        self._armed_until = -1.0
+        self._session: AsrSession | None = None
+        self._session_start = 0.0
+
+    # -- control --------------------------------------------------------------
+    @property
+    def require_wake(self) -> bool:
+        return self.mode == "wake"
+
+    def set_mode(self, mode: str) -> None:
+        """Switch between ``wake``, ``open`` and ``muted`` (the turn loop does this as the kiosk's state changes)."""
+        if mode not in MODES:
+            raise ValueError(f"unknown listening mode {mode!r}")
+        if mode == self.mode:
+            return
+        if mode == "muted":
+            self._abort()
+        if self.mode == "muted":  # what was heard while the kiosk spoke is its own voice: start clean
+            self._abort()
+            self.endpoint.reset()
+        self.mode = mode
+        if mode != "wake":
+            self._wake_t, self._armed_until = None, -1.0
+
+    def arm(self) -> None:
+        """Treat the next utterance as a question, as if the wake phrase had just been said."""
+        self._wake_t, self._armed_until = self.t, self.t + self.listen_window_s
+
+    @property
+    def armed(self) -> bool:
+        return self.mode == "open" or (self.mode == "wake" and self._armed_until >= self.t)
+
+    # -- audio ----------------------------------------------------------------
+    def feed(self, block: np.ndarray) -> list[Event]:
+        """Process one block of :data:`BLOCK` samples; returns the events it caused, in order."""
+        events: list[Event] = []
+        self.t += BLOCK_S
+        self.level = float(np.sqrt(np.mean(np.square(block, dtype=np.float32))))
+        woke = False
+        if self.wake is not None and self.wake.process(block):
+            if self.suppress_wake is not None and self.suppress_wake():
+                _LOGGER.debug("wake at %.2f s ignored: the kiosk's own voice", self.t)
+            else:
+                woke = True
+                events.append(WakeDetected(round(self.t, 3)))
+                if self.mode == "wake":
+                    self.arm()
+        was_speaking = self.endpoint.in_speech
+        segment = self.endpoint.process(block)
+        if self.mode == "muted":
+            return events
+        if self.endpoint.in_speech and not was_speaking:
+            events.append(SpeechStarted(round(self.endpoint.start_time, 3)))
+            if self.armed:
+                self._begin(self.endpoint.current(), self.endpoint.start_time)
+        elif self.endpoint.in_speech and self._session is None and woke and self.mode == "wake":
+            # "hey kiosk, where is ..." in one breath: recognize what follows the phrase
+            blocks = self.endpoint.current()
+            keep = max(0, round((self.t - self.endpoint.start_time) / BLOCK_S) - 1)
+            self._begin(blocks[keep:], self.t)
+        elif self._session is not None and self.endpoint.in_speech:
+            partial = self._session.accept(block)
+            if partial:
+                events.append(Transcript(self._strip(partial), False, round(self._session_start, 3), round(self.t, 3)))
+        if segment is not None:
+            events.extend(self._finish(segment))
+        return events
+
+    def flush(self) -> list[Event]:
+        """The utterance in progress when the stream ends."""
+        segment = self.endpoint.flush()
+        return self._finish(segment) if segment is not None and self.mode != "muted" else []
 
     def run(self, blocks: Iterable[np.ndarray]) -> Iterator[Event]:
-        t = 0.0
-        wake_t: float | None = None
-        armed_until = -1.0
+        """Every event for a stream of blocks (finished questions only: empty transcripts are dropped)."""
         for block in blocks:
-            t += BLOCK / SAMPLE_RATE
-            if self.wake is not None and self.wake.process(block):
-                if self.suppress_wake is not None and self.suppress_wake():
-                    _LOGGER.debug("wake at %.2f s ignored: the kiosk's own voice", t)
-                else:
-                    wake_t, armed_until = t, t + self.listen_window_s
-                    yield WakeDetected(round(t, 3))
-            was_speaking = self.endpoint.in_speech
-            segment = self.endpoint.process(block)
-            if self.endpoint.in_speech and not was_speaking:
-                yield SpeechStarted(round(t, 3))
-            if segment is not None:
-                yield SpeechEnded(round(segment.end, 3), segment.truncated)
-                transcript, consumed = self._question(segment, wake_t, armed_until)
-                if transcript is not None:
-                    yield transcript
-                if consumed:
-                    wake_t, armed_until = None, -1.0
-        segment = self.endpoint.flush()
-        if segment is not None:
-            yield SpeechEnded(round(segment.end, 3), segment.truncated)
-            transcript, _ = self._question(segment, wake_t, armed_until)
-            if transcript is not None:
-                yield transcript
+            for event in self.feed(block):
+                if not (isinstance(event, Transcript) and event.final and not event.text):
+                    yield event
+        for event in self.flush():
+            if not (isinstance(event, Transcript) and not event.text):
+                yield event
 
-    def _question(self, segment: Segment, wake_t: float | None, armed_until: float) -> tuple[Transcript | None, bool]:
-        """Transcribe a finished utterance if it is a question; (transcript, whether the wake was used)."""
-        samples, start = segment.samples, segment.start
-        if self.require_wake:
-            if wake_t is None or segment.end <= wake_t or segment.start > armed_until:
-                return None, False
-            if wake_t > segment.start:  # "hey kiosk, where is ..." in one breath: keep what follows the phrase
-                cut = int((wake_t - segment.start) * SAMPLE_RATE)
-                samples, start = samples[cut:], wake_t
-            if len(samples) / SAMPLE_RATE < MIN_QUESTION_S:
-                return None, False  # only the wake phrase so far: keep listening
+    # -- internals ------------------------------------------------------------
+    def _begin(self, blocks: list[np.ndarray], start: float) -> None:
+        self._session = self.asr.session()
+        self._session_start = start
+        if blocks:
+            self._session.accept(np.concatenate(blocks))
+
+    def _abort(self) -> None:
+        if self._session is not None:
+            try:
+                self._session.finish()
+            except Exception as exc:  # the session is being dropped anyway
+                _LOGGER.debug("dropping an ASR session: %s", exc)
+            self._session = None
+
+    def _strip(self, text: str) -> str:
+        return self._wake_text.sub("", text).strip()
+
+    def _finish(self, segment: Segment) -> list[Event]:
+        ended = SpeechEnded(round(segment.end, 3), segment.truncated, round(segment.voiced_end, 3), round(self.t, 3))
+        session, self._session = self._session, None
+        if session is None:
+            return [ended]
         began = time.perf_counter()
-        text = self.asr.transcribe(samples)
+        text = self._strip(session.finish())
         self.asr_ms.append((time.perf_counter() - began) * 1000)
-        text = self._wake_text.sub("", text).strip()
-        if not text:
-            return None, self.require_wake
-        return Transcript(text, True, round(start, 3), round(segment.end, 3)), True
+        if self.mode == "wake" and segment.end - self._session_start < MIN_QUESTION_S:
+            return [ended]  # only the wake phrase so far: stay armed for the question after the pause
+        if self.mode == "wake":
+            if not text:
+                return [ended]
+            self._wake_t, self._armed_until = None, -1.0
+        return [ended, Transcript(text, True, round(self._session_start, 3), round(segment.end, 3))]

@@ -75,6 +75,7 @@ class Segment:
     end: float
     samples: np.ndarray
     truncated: bool = False  # cut at max_utterance_s
+    voiced_end: float = 0.0  # end of the last voiced block (``end`` keeps a short silent tail)
 
 
 class EndOfTurnDetector:
@@ -112,6 +113,15 @@ class EndOfTurnDetector:
     def started(self) -> bool:
         return self.in_speech
 
+    @property
+    def start_time(self) -> float:
+        """Start (seconds) of the utterance in progress."""
+        return self._start_block * BLOCK / SAMPLE_RATE
+
+    def current(self) -> list[np.ndarray]:
+        """The blocks of the utterance in progress so far (pre-roll included)."""
+        return list(self._utterance) if self.in_speech else []
+
     def process(self, block: np.ndarray) -> Segment | None:
         prob = self.probability(block)
         self.position += 1
@@ -148,6 +158,7 @@ class EndOfTurnDetector:
             end=(self._start_block + keep) * BLOCK / SAMPLE_RATE,
             samples=np.concatenate(self._utterance[:keep]),
             truncated=truncated,
+            voiced_end=(self._start_block + len(self._utterance) - self._silent_run) * BLOCK / SAMPLE_RATE,
         )
         self.in_speech = False
         self._voiced_run = 0

@@ -67,11 +67,11 @@ def test_live_pipeline_transcribes_speech_played_into_the_microphone(services, n
     assert mic.state().state == "ok", mic.state()
     subprocess.run(["paplay", f"--device={null_sink}", str(question_wav)], check=True)
     deadline = time.monotonic() + 20
-    while not any(isinstance(e, Transcript) for e in events) and time.monotonic() < deadline:
+    while not any(isinstance(e, Transcript) and e.final for e in events) and time.monotonic() < deadline:
         time.sleep(0.2)
     mic.close()
     worker.join(5)
-    transcripts = [e.text for e in events if isinstance(e, Transcript)]
+    transcripts = [e.text for e in events if isinstance(e, Transcript) and e.final]
     assert transcripts and "cash machine" in transcripts[0], events
 
 

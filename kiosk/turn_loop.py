@@ -1,0 +1,420 @@
+"""The visitor's turn, end to end, without a screen: listen → answer → speak → listen again.
+
+:class:`TurnLoop` owns the kiosk's turn state and every transition between
+states; the Qt window and ``kiosk simulate`` are two front-ends to it. It is
+fed microphone blocks (:meth:`feed`, from an audio thread or a WAV file) and
+visitor actions (:meth:`tap`, :meth:`ask`, :meth:`stop`, :meth:`repeat`), and
+reports everything through ``emit`` as typed events from ``core.events``.
+
+States::
+
+    attract ──wake/tap──▶ listening ──final transcript──▶ thinking ──1st sentence──▶ speaking
+       ▲                     ▲                                                      │ played out
+       │                     └──speech── follow_up / clarify / handoff ◀────────────┘
+       │                                        │ window over
+       └── inactivity ── warning ◀── idle ◀─────┘
+
+While the kiosk thinks or speaks the listener is muted (its own voice is
+never transcribed); only the wake phrase gets through, and it barges in,
+unless the sentence being played contains the phrase itself. Timers run on
+``clock``: wall time live, stream time in the simulator.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from core.events import (
+    AnswerFinished,
+    AnswerSentence,
+    AnswerStarted,
+    Error,
+    Event,
+    PlaybackFinished,
+    PlaybackStarted,
+    SpeechEnded,
+    SpeechStarted,
+    StateChanged,
+    Transcript,
+    TTSAudio,
+    WakeDetected,
+)
+from devices.base import AudioSink
+from dialog.policy import AnswerPolicy, Conversation
+from speech.asr.base import normalize_phrase
+from speech.listener import Listener
+from speech.tts.base import TtsEngine
+
+_LOGGER = logging.getLogger(__name__)
+
+STATES = (
+    "starting", "attract", "listening", "thinking", "speaking",
+    "follow_up", "clarify", "handoff", "idle", "warning", "error",
+)  # fmt: skip
+AFTER_ANSWER = {"clarify": "clarify", "fallback": "handoff"}  # others: follow_up
+WARNING_S = 20.0  # WCAG 2.2.1: at least 20 s to say "I'm still here"
+
+
+@dataclass
+class TurnTimer:
+    """Latency of one turn, measured from the visitor's last word (or the tap on a question)."""
+
+    endpoint_ms: float = 0.0  # end of speech → end of turn decided (the configured silence, mostly)
+    origin: float = field(default_factory=time.perf_counter)  # wall time of the decision
+    marks: dict[str, float] = field(default_factory=dict)
+
+    def mark(self, name: str) -> None:
+        self.marks.setdefault(name, round(self.endpoint_ms + (time.perf_counter() - self.origin) * 1000, 1))
+
+    def as_dict(self) -> dict[str, float]:
+        return {"end_of_turn_after_speech_end": round(self.endpoint_ms, 1), **self.marks}
+
+
+@dataclass
+class _Playing:
+    text: str
+    start: int
+    end: int
+
+
+class TurnLoop:
+    def __init__(
+        self,
+        *,
+        policy: AnswerPolicy,
+        tts: TtsEngine,
+        sink: AudioSink,
+        listener: Listener | None,
+        emit: Callable[[Event], None],
+        followup_window_s: float = 8.0,
+        listen_window_s: float = 6.0,
+        inactivity_timeout_s: float = 60.0,
+        warning_s: float = WARNING_S,
+        volume: float = 1.0,
+        clock: Callable[[], float] | None = None,
+        synchronous: bool = False,
+    ) -> None:
+        self.policy = policy
+        self.tts = tts
+        self.sink = sink
+        self.listener = listener
+        self._emit = emit
+        self.followup_window_s = followup_window_s
+        self.listen_window_s = listen_window_s
+        self.inactivity_timeout_s = inactivity_timeout_s
+        self.warning_s = warning_s
+        self.volume = volume
+        self.synchronous = synchronous
+        self._clock = clock or (lambda: listener.t if listener is not None else time.monotonic())
+        self._lock = threading.RLock()
+        self.state = "starting"
+        self.conversation = Conversation()
+        self._deadline: float | None = None  # when the current state's window ends
+        self._last_activity = self._clock()
+        self._turn = 0  # bumps on every new turn or interruption; stale workers check it
+        self._cancel = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._playing: list[_Playing] = []
+        self._queued_end = 0
+        self._last_audio: list[TTSAudio] = []
+        self._answered = 0
+        self._speech_end: SpeechEnded | None = None
+        self._speech_end_wall = 0.0
+        self.timers: list[tuple[str, str, dict[str, float]]] = []  # (question, mode, timings) per finished turn
+        if listener is not None:
+            listener.suppress_wake = self._saying_wake_phrase
+            phrase = listener.wake.phrase if listener.wake is not None else "hey kiosk"
+            self._phrase = normalize_phrase(phrase)
+
+    # -- state ----------------------------------------------------------------
+    def _set_state(self, state: str, reason: str = "", window: float | None = None) -> None:
+        with self._lock:
+            previous, self.state = self.state, state
+            now = self._clock()
+            self._deadline = now + window if window is not None else None
+            if self.listener is not None:
+                if state in ("thinking", "speaking"):
+                    self.listener.set_mode("muted")
+                elif state in ("listening", "follow_up", "clarify", "handoff"):
+                    self.listener.set_mode("open")
+                else:
+                    self.listener.set_mode("wake" if self.listener.wake is not None else "muted")
+        if state != previous or reason:
+            _LOGGER.debug("state %s → %s %s", previous, state, reason)
+            self._emit(StateChanged(state, previous, reason))
+
+    def warm(self, stop: threading.Event | None = None) -> int:
+        """Load the matching models, then synthesize the first sentence of every answer and stock reply.
+
+        The audio is disk-cached, so after the first start-up answers begin at once.
+        """
+        began = time.perf_counter()
+        self.policy.retriever.prepare(self.policy.kb)
+        self.policy.retriever.match(self.policy.kb, "what are your opening hours")  # loads the embedding model
+        self.tts.warm()
+        done = 0
+        for sentence in self.policy.openings():
+            if stop is not None and stop.is_set():
+                break
+            try:
+                self.tts.synthesize_sentence(sentence)
+            except Exception as exc:  # a sentence the voice cannot say is synthesized (and fails) live instead
+                _LOGGER.warning("cannot pre-synthesize %r: %s", sentence[:40], exc)
+            done += 1
+        _LOGGER.info("%d answer openings ready in %.1f s", done, time.perf_counter() - began)
+        return done
+
+    def start(self) -> None:
+        """The engines are ready: show the attract screen."""
+        self._set_state("attract")
+
+    def _touch(self) -> None:
+        self._last_activity = self._clock()
+
+    def tick(self) -> None:
+        """Check the state's timers (called after every block and by the UI's timer)."""
+        with self._lock:
+            now = self._clock()
+            state = self.state
+            if self._deadline is not None and now >= self._deadline:
+                if state == "listening" and self.listener is not None and self.listener.endpoint.in_speech:
+                    self._deadline = now + 1.0  # the visitor is still talking
+                elif state in ("listening", "follow_up", "clarify", "handoff"):
+                    self._set_state(self._rest_state(), "no speech")
+                elif state == "warning":
+                    self._reset()
+            elif state == "idle" and now - self._last_activity >= self.inactivity_timeout_s:
+                self._set_state("warning", f"{self.warning_s:.0f}", window=self.warning_s)
+
+    def _rest_state(self) -> str:
+        """Where the kiosk waits: ``idle`` with a conversation on screen, else ``attract``."""
+        return "idle" if self._answered else "attract"
+
+    def _reset(self) -> None:
+        """Inactivity: forget the conversation, back to the attract screen."""
+        self.conversation = Conversation()
+        self._last_audio = []
+        self._answered = 0
+        self._set_state("attract", "inactivity")
+
+    # -- visitor actions ------------------------------------------------------
+    def tap(self) -> None:
+        """Tap-to-talk (also barge-in while speaking, and "I'm still here" during the warning)."""
+        with self._lock:
+            self._touch()
+            self._interrupt("tap")
+            if self.listener is None:
+                self._set_state(self._rest_state(), "no microphone")
+                return
+            self._set_state("listening", "tap", window=self.listen_window_s)
+
+    def still_here(self) -> None:
+        """Any touch on the screen: keeps the conversation (cancels the inactivity warning)."""
+        with self._lock:
+            self._touch()
+            if self.state == "warning":
+                self._set_state("idle", "still here")
+
+    def ask(self, text: str, *, source: str = "touch") -> None:
+        """A typed or tapped question."""
+        text = text.strip()
+        if not text:
+            return
+        with self._lock:
+            self._touch()
+            self._interrupt("new question")
+            self._answer(text, TurnTimer(), source)
+
+    def stop(self) -> None:
+        """The Stop button: silence now, keep the conversation."""
+        with self._lock:
+            self._touch()
+            if self._interrupt("stop"):
+                self._set_state(self._rest_state(), "stopped")
+
+    def repeat(self) -> None:
+        """Say the last answer again (from its audio: no synthesis)."""
+        with self._lock:
+            self._touch()
+            audio = list(self._last_audio)
+            if not audio:
+                return
+            self._interrupt("repeat")
+            self._turn += 1
+            self._set_state("speaking", "repeat")
+            for chunk in audio:
+                self._play(chunk)
+            turn = self._turn
+        self._run(lambda: self._wait_played(turn, mode="faq"))
+
+    def set_volume(self, volume: float) -> None:
+        self.volume = float(np.clip(volume, 0.0, 2.0))
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._interrupt("shutdown")
+            self._set_state("starting", "shutdown")
+
+    # -- audio ----------------------------------------------------------------
+    def feed(self, block: np.ndarray) -> None:
+        """One microphone block (from the audio thread)."""
+        if self.listener is None:
+            return
+        wall = time.perf_counter()
+        with self._lock:
+            events = self.listener.feed(block)
+        for event in events:
+            self._on_listener_event(event, wall)
+        self.tick()
+
+    def finish_stream(self) -> None:
+        """The microphone stream ended (end of a WAV file)."""
+        if self.listener is None:
+            return
+        wall = time.perf_counter()
+        with self._lock:
+            events = self.listener.flush()
+        for event in events:
+            self._on_listener_event(event, wall)
+
+    def _on_listener_event(self, event: Event, wall: float) -> None:
+        with self._lock:
+            state = self.state
+            if isinstance(event, WakeDetected):
+                self._emit(event)
+                self._touch()
+                if state in ("thinking", "speaking"):
+                    self._interrupt("wake")
+                if state != "listening" or self.listener.mode != "open":
+                    self._set_state("listening", "wake", window=self.listen_window_s)
+            elif isinstance(event, SpeechStarted):
+                self._touch()
+                self._emit(event)
+                if state in ("follow_up", "clarify", "handoff", "warning", "idle") and self.listener.mode == "open":
+                    self._set_state("listening", "speech", window=self.listen_window_s)
+            elif isinstance(event, SpeechEnded):
+                self._speech_end, self._speech_end_wall = event, wall
+                self._emit(event)
+            elif isinstance(event, Transcript) and not event.final:
+                self._emit(event)
+            elif isinstance(event, Transcript):
+                self._emit(event)
+                if state != "listening":
+                    return
+                if not event.text:
+                    self._set_state("listening", "not understood", window=self.listen_window_s)
+                    return
+                timer = TurnTimer()
+                if self._speech_end is not None:
+                    timer.endpoint_ms = (self._speech_end.detected - self._speech_end.voiced_end) * 1000
+                    timer.origin = self._speech_end_wall
+                timer.mark("asr_final_after_speech_end")
+                self._answer(event.text, timer, "voice")
+
+    # -- answering ------------------------------------------------------------
+    def _interrupt(self, reason: str) -> bool:
+        """Stop the answer being prepared or played; True if there was one."""
+        busy = self.state in ("thinking", "speaking")
+        self._turn += 1
+        self._queued_end = 0
+        self._cancel.set()
+        self._cancel = threading.Event()
+        if busy:
+            self.sink.stop()
+            self._playing = []
+            self._emit(PlaybackFinished(interrupted=True))
+            _LOGGER.info("answer interrupted (%s)", reason)
+        return busy
+
+    def _answer(self, text: str, timer: TurnTimer, source: str) -> None:
+        self._turn += 1
+        turn, cancel = self._turn, self._cancel
+        self._set_state("thinking", source)
+        self._run(lambda: self._answer_worker(text, timer, source, turn, cancel))
+
+    def _run(self, target: Callable[[], None]) -> None:
+        if self.synchronous:
+            target()
+            return
+        self._worker = threading.Thread(target=target, name="kiosk-answer", daemon=True)
+        self._worker.start()
+
+    def _current(self, turn: int) -> bool:
+        return turn == self._turn
+
+    def _answer_worker(self, text: str, timer: TurnTimer, source: str, turn: int, cancel: threading.Event) -> None:
+        audio: list[TTSAudio] = []
+        mode = "fallback"
+        try:
+            for event in self.policy.stream(text, self.conversation, cancel=cancel, source=source):
+                if not self._current(turn):
+                    return
+                if isinstance(event, AnswerStarted):
+                    timer.mark("answer_ready_after_speech_end")
+                    self._emit(event)
+                elif isinstance(event, AnswerSentence):
+                    self._emit(event)
+                    chunk = self.tts.synthesize_sentence(event.text, event.index)
+                    with self._lock:
+                        if not self._current(turn):
+                            return
+                        audio.append(chunk)
+                        self._play(chunk)
+                        timer.mark("first_audio_after_speech_end")
+                        if self.state == "thinking":
+                            self._set_state("speaking")
+                elif isinstance(event, AnswerFinished):
+                    mode = event.answer.mode
+                    self._answered += 1
+                    timings = {**event.timings_ms, **timer.as_dict()}
+                    self.timers.append((text, mode, timings))
+                    self._emit(AnswerFinished(event.answer, timings))
+        except Exception as exc:
+            _LOGGER.exception("answering %r failed", text[:60])
+            with self._lock:
+                if self._current(turn):
+                    self._emit(Error("answer-failed", str(exc)))
+                    self._set_state(self._rest_state(), "error")
+            return
+        with self._lock:
+            if self._current(turn):
+                self._last_audio = audio
+        self._wait_played(turn, mode)
+
+    def _play(self, chunk: TTSAudio) -> None:
+        samples = chunk.samples * self.volume if self.volume != 1.0 else chunk.samples
+        start = max(self.sink.played_samples(), self._queued_end)
+        self.sink.play(np.clip(samples, -1.0, 1.0).astype(np.float32, copy=False), chunk.sample_rate)
+        self._queued_end = start + len(samples)
+        self._playing.append(_Playing(chunk.text, start, self._queued_end))
+        self._emit(PlaybackStarted(chunk, start))
+
+    def _wait_played(self, turn: int, mode: str) -> None:
+        while not self.sink.wait(0.05):
+            if not self._current(turn):
+                return
+        with self._lock:
+            if not self._current(turn):
+                return
+            self._playing = []
+            self._emit(PlaybackFinished())
+            self._touch()
+            if self.listener is None:
+                self._set_state(self._rest_state(), mode)
+            else:
+                self._set_state(AFTER_ANSWER.get(mode, "follow_up"), mode, window=self.followup_window_s)
+
+    def _saying_wake_phrase(self) -> bool:
+        """Self-hearing guard: the sentence playing now (or just before) contains the wake phrase."""
+        if not self._playing or not self._phrase:
+            return False
+        played = self.sink.played_samples()
+        return any(
+            p.start - 4096 <= played <= p.end + 8192 and self._phrase in normalize_phrase(p.text) for p in self._playing
+        )
