@@ -1,62 +1,150 @@
-"""The visitor-facing Qt window.
+"""The visitor-facing Qt window: avatar, captions, touch controls, driven by the turn loop.
 
-Today it is the touch path of the product: suggested questions from the
-knowledge base, typing a question, and the answer shown sentence by sentence as
-the dialog produces it. Voice, the avatar and the full turn state machine plug
-into the same window (see the README's roadmap). Only the Qt thread touches
-widgets; the answer policy runs on a worker thread and reports through signals.
+Threads: the Qt thread only draws and reacts to taps; a start-up worker builds
+the :class:`~kiosk.turn_loop.TurnLoop` (models load there), an audio thread
+feeds it microphone blocks, and the loop answers on its own worker. Everything
+the loop reports arrives here as ``core.events`` through one queued signal.
+The avatar is drawn on a display timer from the speaker's clock, so lips and
+captions follow the audio actually played.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
-from PyQt6.QtCore import QObject, Qt, QTimer, pyqtSignal
-from PyQt6.QtGui import QCursor, QFont
+from PyQt6.QtCore import QEvent, QObject, QRect, Qt, QTimer, pyqtSignal
+from PyQt6.QtGui import QCursor, QFont, QImage, QPainter
 from PyQt6.QtWidgets import (
     QApplication,
+    QBoxLayout,
     QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QProgressBar,
     QPushButton,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
 
-from core.events import AnswerFinished, AnswerSentence, AnswerStarted
+from core.events import (
+    AnswerFinished,
+    AnswerStarted,
+    DeviceChanged,
+    Error,
+    Event,
+    PlaybackFinished,
+    PlaybackStarted,
+    StateChanged,
+    Transcript,
+    WakeDetected,
+)
 from core.heartbeat import write_heartbeat
 from core.settings import Settings
-from dialog.policy import AnswerPolicy, Conversation
 from kiosk.doctor import package_version
+from kiosk.keyboard import OnScreenKeyboard
+from kiosk.lockdown import KeyGuard, inhibit_screen_blanking
+from kiosk.theme import stylesheet
+from kiosk.turn_loop import TurnLoop
 
 _LOGGER = logging.getLogger(__name__)
 
-STYLE = """
-QWidget#kiosk { background: #0f2a44; }
-QLabel#title { color: #ffffff; font-size: 34px; font-weight: 600; }
-QLabel#hint { color: #bcd3ea; font-size: 22px; }
-QLabel#answer { color: #0f2a44; background: #ffffff; border-radius: 18px; padding: 28px; font-size: 28px; }
-QLabel#status { color: #bcd3ea; font-size: 18px; }
-QPushButton { min-height: 64px; font-size: 22px; border-radius: 14px; padding: 8px 18px; }
-QPushButton.chip { background: #1e4b78; color: #ffffff; border: 2px solid #4f86bd; text-align: left; }
-QPushButton.chip:pressed { background: #2d6aa6; }
-QPushButton#ask { background: #f2b233; color: #0f2a44; font-weight: 600; min-width: 140px; }
-QLineEdit { min-height: 64px; font-size: 24px; border-radius: 14px; padding: 0 18px; background: #ffffff; }
-"""
+LoopFactory = Callable[[Callable[[Event], None]], TurnLoop]
+SourceFactory = Callable[[Callable[[Event], None]], object]
+
+HINTS = {
+    "starting": "Getting ready…",
+    "attract": "Say “{phrase}” or tap the screen",
+    "listening": "I'm listening…",
+    "thinking": "Let me check…",
+    "speaking": "",
+    "follow_up": "Anything else? Just ask.",
+    "clarify": "Which one did you mean? Tap or say it.",
+    "handoff": "Our staff at the counter will be happy to help.",
+    "idle": "Say “{phrase}” or tap the screen to ask another question",
+    "warning": "",
+    "error": "Please ask a member of staff.",
+}
+AVATAR_STATE = {
+    "attract": "idle",
+    "idle": "idle",
+    "warning": "idle",
+    "listening": "listening",
+    "follow_up": "listening",
+    "clarify": "listening",
+    "handoff": "idle",
+    "thinking": "thinking",
+    "speaking": "speaking",
+}
+EXIT_CORNER_PX = 96
+EXIT_HOLD_MS = 3000
+FRAME_GAP_MS = 100.0
 
 
 class _Bridge(QObject):
-    """Signals from the worker thread to the Qt thread."""
+    """Loop events from any thread to the Qt thread."""
 
-    ready = pyqtSignal(list)
-    started = pyqtSignal(str, list)
-    sentence = pyqtSignal(str)
-    finished = pyqtSignal(object)
+    event = pyqtSignal(object)
+    ready = pyqtSignal(object, list)
     failed = pyqtSignal(str)
+
+
+class FrameStats:
+    """Display tick intervals: a gap over 100 ms is a visible stall (a bug)."""
+
+    def __init__(self) -> None:
+        self.last: float | None = None
+        self.frames = 0
+        self.max_gap_ms = 0.0
+        self.gaps_over_100ms = 0
+        self.render_ms: list[float] = []
+
+    def tick(self, now: float) -> None:
+        if self.last is not None:
+            gap = (now - self.last) * 1000
+            self.max_gap_ms = max(self.max_gap_ms, gap)
+            self.gaps_over_100ms += gap > FRAME_GAP_MS
+        self.last = now
+        self.frames += 1
+
+    def as_dict(self) -> dict[str, float]:
+        ordered = sorted(self.render_ms[-3000:])
+        p95 = ordered[int(0.95 * (len(ordered) - 1))] if ordered else 0.0
+        return {
+            "frames": self.frames,
+            "max_gap_ms": round(self.max_gap_ms, 1),
+            "gaps_over_100ms": self.gaps_over_100ms,
+            "render_p95_ms": round(p95, 2),
+        }
+
+
+class AvatarView(QWidget):
+    """Paints the avatar frame the window renders on its display timer."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("avatar")
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(120, 160)
+        self.image: QImage | None = None
+
+    def show_image(self, image: QImage) -> None:
+        self.image = image
+        self.update()
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        if self.image is None:
+            return
+        painter = QPainter(self)
+        x = (self.width() - self.image.width()) // 2
+        y = (self.height() - self.image.height()) // 2
+        painter.drawImage(x, y, self.image)
+        painter.end()
 
 
 class KioskWindow(QWidget):
@@ -64,139 +152,374 @@ class KioskWindow(QWidget):
         self,
         *,
         settings: Settings,
-        policy_factory,
+        loop_factory: LoopFactory,
         title: str,
         home_root: Path | None = None,
+        source_factory: SourceFactory | None = None,
+        locked: bool = False,
+        avatar_pack=None,
     ) -> None:
         super().__init__()
         self.setObjectName("kiosk")
         self.setWindowTitle(title)
-        self.setStyleSheet(STYLE)
         self._settings = settings
-        self._policy_factory = policy_factory
-        self._policy: AnswerPolicy | None = None
-        self._conversation = Conversation()
+        self._loop_factory = loop_factory
+        self._source_factory = source_factory
+        self.loop: TurnLoop | None = None
+        self._source = None
         self._bridge = _Bridge()
-        self._threads: list[threading.Thread] = []
-        self._busy = False
-        self._spoken: list[str] = []
-
-        self.title = QLabel(title, objectName="title", alignment=Qt.AlignmentFlag.AlignCenter)
-        self.hint = QLabel(
-            "Ask me anything about our services. Tap a question or type your own.",
-            objectName="hint",
-            alignment=Qt.AlignmentFlag.AlignCenter,
-        )
-        self.hint.setWordWrap(True)
-        self.answer = QLabel("Hello! How can I help you today?", objectName="answer")
-        self.answer.setWordWrap(True)
-        self.answer.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-        self.answer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.status = QLabel("Getting ready…", objectName="status", alignment=Qt.AlignmentFlag.AlignCenter)
-        self.chips = QGridLayout()
-        self.chips.setSpacing(14)
-        self.input = QLineEdit(placeholderText="Type your question…")
-        self.input.returnPressed.connect(self._ask_typed)
-        self.ask_button = QPushButton("Ask", objectName="ask")
-        self.ask_button.clicked.connect(self._ask_typed)
-        self.ask_button.setEnabled(False)
-
-        row = QHBoxLayout()
-        row.addWidget(self.input, 1)
-        row.addWidget(self.ask_button)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(48, 48, 48, 48)
-        layout.setSpacing(24)
-        layout.addWidget(self.title)
-        layout.addWidget(self.hint)
-        layout.addWidget(self.answer, 1)
-        layout.addLayout(self.chips)
-        layout.addLayout(row)
-        layout.addWidget(self.status)
-
         self._home_root = home_root
-        self._state = "starting"
+        self._phrase = settings.wake.phrase
+        self.locked = locked
+        self.allow_close = not locked
+        self.large_text = False
+        self.high_contrast = False
+        self.state = "starting"
         self._last_error = ""
+        self._captions: list[tuple[int, str]] = []  # (speaker clock at start, sentence)
+        self._shown_captions = 0
+        self._warning_until = 0.0
+        self.stats = FrameStats()
+        self._pack = avatar_pack
+        self._live = None
+        self._pin_dialog = None
+        self._suggestions: list[str] = []
+        self._stop = threading.Event()
+        self._build(title)
+        self.apply_theme()
+
+        self._bridge.event.connect(self._on_event)
+        self._bridge.ready.connect(self._on_ready)
+        self._bridge.failed.connect(self._on_failed)
+        self._display = QTimer(self)
+        self._display.timeout.connect(self._on_display)
+        self._display.start(int(1000 / settings.avatar.fps))
+        self._ticker = QTimer(self)
+        self._ticker.timeout.connect(self._on_tick)
+        self._ticker.start(250)
         self._heartbeat = QTimer(self)
         self._heartbeat.timeout.connect(self._beat)
         self._heartbeat.start(30_000)
+        self._exit_hold = QTimer(self, singleShot=True)
+        self._exit_hold.timeout.connect(self._operator_exit)
+        QApplication.instance().installEventFilter(self)
+        self._beat()
+        threading.Thread(target=self._start_up, name="kiosk-startup", daemon=True).start()
+
+    # -- layout ---------------------------------------------------------------
+    def _build(self, title: str) -> None:
+        self.title = QLabel(title, objectName="title", alignment=Qt.AlignmentFlag.AlignCenter)
+        self.state_label = QLabel("", objectName="state", alignment=Qt.AlignmentFlag.AlignCenter)
+        self.avatar = AvatarView(self)
+        self.hint = QLabel("", objectName="hint", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+        self.transcript = QLabel("", objectName="transcript", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+        self.level = QProgressBar(objectName="level", textVisible=False, maximum=100)
+        self.level.setFixedHeight(10)
+        self.answer = QLabel("Hello! How can I help you today?", objectName="caption", wordWrap=True)
+        self.answer.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.answer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.warning = QLabel("", objectName="warning", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+        self.warning.hide()
+        self.error = QLabel("", objectName="error", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+        self.error.hide()
+        self.status = QLabel("Getting ready…", objectName="status", alignment=Qt.AlignmentFlag.AlignCenter)
+        self.chips = QGridLayout()
+        self.chips.setSpacing(14)
+
+        self.input = QLineEdit(placeholderText="Type your question…")
+        self.ask_button = QPushButton("Ask", objectName="ask", enabled=False)
+        self.ask_button.clicked.connect(self._ask_typed)
+        self.keyboard = OnScreenKeyboard(self.input)
+        self.keyboard.submitted.connect(self._ask_typed)
+        self.keyboard.hidden.connect(lambda: self.show_keyboard(False))
+        self.typing = QWidget(objectName="typing")
+        typing = QVBoxLayout(self.typing)
+        typing.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        row.addWidget(self.input, 1)
+        row.addWidget(self.ask_button)
+        typing.addLayout(row)
+        typing.addWidget(self.keyboard)
+        self.typing.hide()
+
+        def tool(text: str, slot, name: str) -> QPushButton:
+            button = QPushButton(text, objectName="tool", enabled=False)
+            button.setAccessibleName(name)
+            button.clicked.connect(slot)
+            return button
+
+        self.talk_button = tool("Talk", self._talk, "talk")
+        self.type_button = tool("Type", lambda: self.show_keyboard(not self.typing.isVisible()), "type")
+        self.stop_button = tool("Stop", self._stop_speaking, "stop")
+        self.repeat_button = tool("Repeat", self._repeat, "repeat")
+        self.quieter_button = tool("Vol −", lambda: self._change_volume(-0.2), "quieter")
+        self.louder_button = tool("Vol +", lambda: self._change_volume(+0.2), "louder")
+        self.text_button = tool("Text size", self._toggle_large_text, "larger text")
+        self.contrast_button = tool("Contrast", self._toggle_contrast, "high contrast")
+        for button in (self.text_button, self.contrast_button):
+            button.setEnabled(True)
+        self.tools = [
+            self.talk_button, self.type_button, self.stop_button, self.repeat_button,
+            self.quieter_button, self.louder_button, self.text_button, self.contrast_button,
+        ]  # fmt: skip
+        toolbar = QGridLayout()
+        toolbar.setSpacing(10)
+        for i, button in enumerate(self.tools):
+            button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            toolbar.addWidget(button, i // 4, i % 4)
+
+        top = QHBoxLayout()
+        top.addWidget(self.title, 1)
+        top.addWidget(self.state_label)
+
+        panel = QVBoxLayout()
+        panel.setSpacing(16)
+        panel.addWidget(self.hint)
+        panel.addWidget(self.transcript)
+        panel.addWidget(self.level)
+        panel.addWidget(self.answer, 1)
+        panel.addWidget(self.warning)
+        panel.addWidget(self.error)
+        panel.addLayout(self.chips)
+        panel.addWidget(self.typing)
+        panel.addLayout(toolbar)
+        panel.addWidget(self.status)
+
+        portrait = self._settings.kiosk.orientation == "portrait"
+        body = QBoxLayout(QBoxLayout.Direction.TopToBottom if portrait else QBoxLayout.Direction.LeftToRight)
+        body.addWidget(self.avatar, 5 if portrait else 4)
+        body.addLayout(panel, 4 if portrait else 5)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(36, 28, 36, 28)
+        layout.setSpacing(18)
+        layout.addLayout(top)
+        layout.addLayout(body, 1)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        portrait = self._settings.kiosk.orientation == "portrait"
+        self.avatar.setMinimumHeight(int(self.height() * (0.36 if portrait else 0.6)))
+
+    def apply_theme(self) -> None:
+        self.setStyleSheet(stylesheet(large_text=self.large_text, high_contrast=self.high_contrast))
+
+    # -- start-up (worker thread) ---------------------------------------------
+    def _start_up(self) -> None:
+        try:
+            loop = self._loop_factory(self._bridge.event.emit)
+            if self._pack is not None:
+                from avatar.live import LiveAvatar
+
+                self._live = LiveAvatar(self._pack, fps=self._settings.avatar.fps)
+            loop.warm(self._stop)
+            self._bridge.ready.emit(loop, loop.policy.suggestions(6))
+        except Exception as exc:
+            _LOGGER.exception("the kiosk could not start its answer engine")
+            self._bridge.failed.emit(f"startup: {exc}")
+            return
+        if self._source_factory is not None and loop.listener is not None:
+            threading.Thread(target=self._audio, args=(loop,), name="kiosk-audio", daemon=True).start()
+
+    def _audio(self, loop: TurnLoop) -> None:
+        """Microphone blocks into the loop until the window closes (the source reconnects by itself)."""
+        try:
+            self._source = self._source_factory(self._bridge.event.emit)
+            for block in self._source.blocks():
+                if self._stop.is_set():
+                    break
+                loop.feed(block)
+        except Exception as exc:
+            _LOGGER.exception("the microphone pipeline stopped")
+            self._bridge.event.emit(DeviceChanged("microphone", "unavailable", str(exc)))
+
+    # -- events (Qt thread) ---------------------------------------------------
+    def _on_ready(self, loop: TurnLoop, suggestions: list[str]) -> None:
+        self.loop = loop
+        self._suggestions = suggestions
+        self._set_chips(suggestions)
+        for button in self.tools:
+            button.setEnabled(True)
+        self.talk_button.setEnabled(loop.listener is not None)
+        self.ask_button.setEnabled(True)
+        self.status.setText("")
+        loop.start()
+
+    def _on_failed(self, detail: str) -> None:
+        self._last_error = detail[:200]
+        self._show_error("Sorry, I can't answer right now. Please ask a member of staff.")
+        self._set_state("error")
+        _LOGGER.error("visitor-facing error: %s", detail)
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, StateChanged):
+            self._set_state(event.state, event.reason)
+        elif isinstance(event, Transcript):
+            self.transcript.setText(f"“{event.text}”" if event.text else "")
+        elif isinstance(event, WakeDetected):
+            self.transcript.setText("")
+        elif isinstance(event, AnswerStarted):
+            self._captions, self._shown_captions = [], 0
+            self.answer.setText("…")
+            if event.mode == "clarify" and event.choices:
+                self._set_chips([q for _, q in event.choices])
+        elif isinstance(event, PlaybackStarted):
+            self._captions.append((event.start_sample, event.audio.text))
+            if self._live is not None:
+                self._live.speak(event.audio, time.monotonic(), event.start_sample)
+        elif isinstance(event, PlaybackFinished):
+            self._show_all_captions()
+            if self._live is not None and event.interrupted:
+                self._live.stop(time.monotonic())
+        elif isinstance(event, AnswerFinished):
+            if event.answer.mode != "clarify" and self.loop is not None:
+                self._set_chips(self._suggestions)
+        elif isinstance(event, DeviceChanged):
+            self._on_device(event)
+        elif isinstance(event, Error):
+            self._last_error = event.message[:200]
+            self._show_error("Sorry, something went wrong. Please try again or ask a member of staff.")
+
+    def _on_device(self, event: DeviceChanged) -> None:
+        if event.state == "ok":
+            self.error.hide()
+            self.talk_button.setEnabled(self.loop is not None and self.loop.listener is not None)
+            return
+        self._last_error = f"{event.kind}: {event.state} {event.detail}"[:200]
+        if event.kind == "microphone":
+            self.talk_button.setEnabled(False)
+            self._show_error("The microphone is unavailable, please use the touch screen.")
+        else:
+            self._show_error("Sound is unavailable right now; answers are shown on the screen.")
+
+    def _show_error(self, text: str) -> None:
+        self.error.setText(text)
+        self.error.show()
+
+    def _set_state(self, state: str, reason: str = "") -> None:
+        previous, self.state = self.state, state
+        self.state_label.setText(state.replace("_", "-"))
+        hint = HINTS.get(state, "").format(phrase=self._phrase.title())
+        if state == "listening" and reason == "not understood":
+            hint = "Sorry, I didn't catch that. Please say it again, or tap a question."
+        self.hint.setText(hint)
+        self.level.setVisible(state == "listening")
+        if state == "listening" and previous not in ("listening",):
+            self.transcript.setText("")
+        if state == "attract":
+            self.answer.setText("Hello! How can I help you today?")
+            self.transcript.setText("")
+            self.show_keyboard(False)
+            if self.loop is not None:
+                self._set_chips(self._suggestions)
+        if state == "handoff":
+            self.hint.setText(self._settings.dialog.fallback_message)
+        self.warning.setVisible(state == "warning")
+        if state == "warning":
+            self._warning_until = time.monotonic() + (self.loop.warning_s if self.loop else 20.0)
+            self._update_warning()
+        if self._live is not None and state in AVATAR_STATE:
+            avatar_state = "greeting" if state == "listening" and reason == "wake" else AVATAR_STATE[state]
+            self._live.set_state(avatar_state, time.monotonic())
         self._beat()
 
-        self._bridge.ready.connect(self._on_ready)
-        self._bridge.started.connect(self._on_started)
-        self._bridge.sentence.connect(self._on_sentence)
-        self._bridge.finished.connect(self._on_finished)
-        self._bridge.failed.connect(self._on_failed)
-        self._run_in_worker(self._warm_up)
+    def _update_warning(self) -> None:
+        left = max(0, round(self._warning_until - time.monotonic()))
+        self.warning.setText(f"Are you still there? Tap anywhere to continue. Starting over in {left} s.")
 
-    def _set_state(self, state: str) -> None:
-        if state != self._state:
-            self._state = state
-            self._beat()
+    # -- timers ---------------------------------------------------------------
+    def _on_display(self) -> None:
+        now = time.monotonic()
+        self.stats.tick(now)
+        loop = self.loop
+        played = loop.sink.played_samples() if loop is not None else 0
+        if self._captions and self._shown_captions < len(self._captions):
+            due = sum(1 for start, _ in self._captions if start <= played)
+            if due > self._shown_captions:
+                self._shown_captions = due
+                self.answer.setText(" ".join(text for _, text in self._captions[:due]))
+        if loop is not None and loop.listener is not None and self.state == "listening":
+            self.level.setValue(min(100, int(loop.listener.level * 400)))
+        if self._live is None or not self.avatar.isVisible():
+            return
+        idle = self.state in ("attract", "idle", "warning", "starting")
+        if idle and self.stats.frames % 2:
+            return  # half the frame rate while nobody is there: the idle motion is slow
+        ratio = self.avatar.devicePixelRatioF()
+        size = self.avatar.size()
+        width, height = _fit(size.width() * ratio, size.height() * ratio, self._pack.width, self._pack.height)
+        began = time.perf_counter()
+        image = self._live.frame(now, played, width, height)
+        self.stats.render_ms.append((time.perf_counter() - began) * 1000)
+        image.setDevicePixelRatio(ratio)
+        self.avatar.show_image(image)
+
+    def _on_tick(self) -> None:
+        if self.loop is not None:
+            self.loop.tick()
+        if self.state == "warning":
+            self._update_warning()
 
     def _beat(self) -> None:
         """Tell the admin app this kiosk is alive (``$KIOSK_HOME/kiosk_status.json``)."""
         if self._home_root is None:
             return
-        policy = self._policy
+        policy = self.loop.policy if self.loop is not None else None
         try:
             write_heartbeat(
                 self._home_root,
-                state=self._state,
+                state=self.state,
                 kb=policy.kb if policy else "",
                 kb_version=policy.store.kb_version(policy.kb) if policy else -1,
                 version=package_version("kiosk-avatar") or "",
                 last_error=self._last_error,
+                display=self.stats.as_dict(),
             )
         except OSError as exc:
             _LOGGER.warning("cannot write the heartbeat: %s", exc)
 
-    # -- worker side ----------------------------------------------------------
-    def _run_in_worker(self, target, *args) -> None:
-        thread = threading.Thread(target=target, args=args, daemon=True)
-        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
-        thread.start()
-
-    def _warm_up(self) -> None:
-        try:
-            self._policy = self._policy_factory()
-            self._policy.retriever.prepare(self._policy.kb)
-            self._policy.decide("hello")  # loads the embedding model
-            self._bridge.ready.emit(self._policy.suggestions(6))
-        except Exception as exc:
-            _LOGGER.exception("kiosk could not start its answer engine")
-            self._bridge.failed.emit(f"startup: {exc}")
-
-    def _answer(self, text: str) -> None:
-        assert self._policy is not None
-        try:
-            for event in self._policy.stream(text, self._conversation, source="touch"):
-                if isinstance(event, AnswerStarted):
-                    self._bridge.started.emit(event.mode, [q for _, q in event.choices])
-                elif isinstance(event, AnswerSentence):
-                    self._bridge.sentence.emit(event.text)
-                elif isinstance(event, AnswerFinished):
-                    self._bridge.finished.emit(event.answer)
-        except Exception as exc:
-            _LOGGER.exception("answering failed")
-            self._bridge.failed.emit(str(exc))
-
-    # -- Qt side --------------------------------------------------------------
+    # -- visitor actions ------------------------------------------------------
     def ask(self, text: str) -> None:
         text = text.strip()
-        if not text or self._busy or self._policy is None:
-            return
-        self._busy = True
-        self._set_state("thinking")
-        self._spoken = []
-        self.answer.setText("…")
-        self.status.setText(f"You asked: {text}")
-        self._run_in_worker(self._answer, text)
+        if text and self.loop is not None:
+            self.transcript.setText(f"“{text}”")
+            self.loop.ask(text)
 
     def _ask_typed(self) -> None:
         text = self.input.text()
         self.input.clear()
-        self.ask(text)
+        if text.strip():
+            self.show_keyboard(False)
+            self.ask(text)
+
+    def _talk(self) -> None:
+        if self.loop is not None:
+            self.loop.tap()
+
+    def _stop_speaking(self) -> None:
+        if self.loop is not None:
+            self.loop.stop()
+
+    def _repeat(self) -> None:
+        if self.loop is not None:
+            self.loop.repeat()
+
+    def _change_volume(self, step: float) -> None:
+        if self.loop is not None:
+            self.loop.set_volume(round(self.loop.volume + step, 2))
+            self.status.setText(f"Volume {self.loop.volume * 100:.0f} %")
+
+    def _toggle_large_text(self) -> None:
+        self.large_text = not self.large_text
+        self.apply_theme()
+
+    def _toggle_contrast(self) -> None:
+        self.high_contrast = not self.high_contrast
+        self.apply_theme()
+
+    def show_keyboard(self, visible: bool) -> None:
+        self.typing.setVisible(visible)
+        if visible:
+            self.input.setFocus()
 
     def _set_chips(self, questions: list[str]) -> None:
         while self.chips.count():
@@ -210,67 +533,145 @@ class KioskWindow(QWidget):
             chip.clicked.connect(lambda _=False, q=question: self.ask(q))
             self.chips.addWidget(chip, i // 2, i % 2)
 
-    def _on_ready(self, suggestions: list[str]) -> None:
-        self._set_chips(suggestions)
-        self.ask_button.setEnabled(True)
-        self.status.setText("Ready")
-        self._set_state("attract")
+    def _show_all_captions(self) -> None:
+        if self._captions:
+            self._shown_captions = len(self._captions)
+            self.answer.setText(" ".join(text for _, text in self._captions))
 
-    def _on_started(self, mode: str, choices: list[str]) -> None:
-        if mode == "clarify" and choices:
-            self._set_chips(choices)
+    # -- lock-down ------------------------------------------------------------
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt's name)
+        kind = event.type()
+        if kind == QEvent.Type.MouseButtonPress and isinstance(watched, QWidget) and watched.window() is self:
+            if self.loop is not None:
+                self.loop.still_here()
+            pos = self.mapFromGlobal(event.globalPosition().toPoint())
+            if QRect(0, 0, EXIT_CORNER_PX, EXIT_CORNER_PX).contains(pos):
+                self._exit_hold.start(EXIT_HOLD_MS)
+        elif kind == QEvent.Type.MouseButtonRelease:
+            self._exit_hold.stop()
+        return False
 
-    def _on_sentence(self, sentence: str) -> None:
-        self._set_state("speaking")
-        self._spoken.append(sentence)
-        self.answer.setText(" ".join(self._spoken))
+    def _operator_exit(self) -> None:
+        """Long press in the top-left corner: the operator's PIN closes the kiosk."""
+        pin = self._settings.kiosk.operator_pin
+        if not pin:
+            _LOGGER.info("operator exit gesture ignored: kiosk.operator_pin is not set")
+            return
+        from kiosk.pinpad import PinDialog
 
-    def _on_finished(self, answer) -> None:
-        self._busy = False
-        self.answer.setText(answer.text)
-        if answer.mode != "clarify" and self._policy is not None:
-            self._set_chips(self._policy.suggestions(6))
-        self.status.setText("Ready")
-        self._set_state("attract")
+        if self._pin_dialog is None:
+            self._pin_dialog = PinDialog(pin, self)
+        if self._pin_dialog.exec():
+            _LOGGER.warning("operator exit with the PIN")
+            self.allow_close = True
+            self.close()
+            QApplication.instance().quit()
 
-    def _on_failed(self, detail: str) -> None:
-        self._busy = False
-        self.answer.setText("Sorry, I can't answer right now. Please ask a member of staff.")
-        self.status.setText("Something went wrong; details are in the log.")
-        self._last_error = detail[:200]
-        self._set_state("error")
-        _LOGGER.error("visitor-facing error: %s", detail)
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        if not self.allow_close:
+            _LOGGER.info("close request ignored (the kiosk is locked down)")
+            event.ignore()
+            return
+        self.shutdown()
+        event.accept()
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        if self._source is not None:
+            self._source.close()
+        if self.loop is not None:
+            self.loop.shutdown()
+            self.loop.sink.close()
+        _LOGGER.info("display: %s", self.stats.as_dict())
+
+
+def _fit(width: float, height: float, pack_w: int, pack_h: int) -> tuple[int, int]:
+    """The largest even size with the pack's aspect ratio inside ``width`` x ``height``."""
+    scale = min(width / pack_w, height / pack_h)
+    return max(2, int(pack_w * scale) // 2 * 2), max(2, int(pack_h * scale) // 2 * 2)
+
+
+def live_factories(services, kb: str, *, audio: bool = True) -> tuple[LoopFactory, SourceFactory | None]:
+    """The turn loop over the real speaker, and the real microphone (both reconnect on their own)."""
+    settings = services.settings
+
+    def make_loop(emit: Callable[[Event], None]) -> TurnLoop:
+        from devices.sound import Speaker
+
+        def speaker_state(state) -> None:
+            emit(DeviceChanged("speaker", state.state, state.detail))
+
+        sink = Speaker(
+            device=settings.audio.output_device, reconnect_max_s=settings.audio.reconnect_max_s, on_state=speaker_state
+        )
+        listener = None
+        if audio:
+            try:
+                listener = services.listener(require_wake=False)
+            except Exception as exc:  # voice models missing: the touch screen still works
+                _LOGGER.error("voice input unavailable: %s", exc)
+                emit(DeviceChanged("microphone", "unavailable", str(exc)))
+        return services.turn_loop(sink=sink, emit=emit, listener=listener, kb=kb, clock=time.monotonic)
+
+    def make_source(emit: Callable[[Event], None]):
+        from devices.sound import Microphone
+
+        def mic_state(state) -> None:
+            emit(DeviceChanged("microphone", state.state, state.detail))
+
+        return Microphone(
+            device=settings.audio.input_device, reconnect_max_s=settings.audio.reconnect_max_s, on_state=mic_state
+        )
+
+    return make_loop, (make_source if audio else None)
 
 
 def run_app(
     *,
-    settings: Settings,
-    policy_factory,
+    services,
+    kb: str,
     title: str,
     windowed: bool,
     screenshot: Path | None,
     quit_after: float | None,
     ask: str | None = None,
     home_root: Path | None = None,
+    audio: bool = True,
 ) -> int:
     """Start the Qt event loop; returns the exit code."""
+    from avatar.pack import load_pack
+
+    settings = services.settings
     app = QApplication.instance() or QApplication(["kiosk"])
     app.setFont(QFont("DejaVu Sans", 14))
-    window = KioskWindow(settings=settings, policy_factory=policy_factory, title=title, home_root=home_root)
+    fullscreen = not windowed and settings.kiosk.fullscreen
+    make_loop, make_source = live_factories(services, kb, audio=audio)
+    window = KioskWindow(
+        settings=settings,
+        loop_factory=make_loop,
+        source_factory=make_source,
+        title=title,
+        home_root=home_root,
+        locked=fullscreen,
+        avatar_pack=load_pack(settings.avatar.name, home_root),
+    )
     portrait = settings.kiosk.orientation == "portrait"
     width, height = (1080, 1920) if portrait else (1920, 1080)
-    if windowed or not settings.kiosk.fullscreen:
-        window.resize(width // 2, height // 2)
-        window.show()
-    else:
+    if fullscreen:
+        guard = KeyGuard(app)
+        app.installEventFilter(guard)
         window.setWindowFlag(Qt.WindowType.FramelessWindowHint)
         window.setCursor(QCursor(Qt.CursorShape.BlankCursor))
+        inhibit_screen_blanking()
         window.resize(width, height)
         window.showFullScreen()
+    else:
+        window.resize(width // 2, height // 2)
+        window.show()
     if ask:
 
         def ask_when_ready() -> None:
-            if window.ask_button.isEnabled():
+            if window.loop is not None and window.state == "attract":
                 window.ask(ask)
             else:
                 QTimer.singleShot(200, ask_when_ready)
@@ -283,7 +684,11 @@ def run_app(
                 screenshot.parent.mkdir(parents=True, exist_ok=True)
                 window.grab().save(str(screenshot))
                 _LOGGER.info("screenshot saved to %s", screenshot)
+            window.allow_close = True
+            window.close()
             app.quit()
 
         QTimer.singleShot(int(quit_after * 1000), finish)
-    return app.exec()
+    code = app.exec()
+    window.shutdown()
+    return code

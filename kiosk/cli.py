@@ -117,6 +117,7 @@ def doctor(app: AppContext, as_json: bool) -> None:
 @click.option("--screenshot", type=click.Path(dir_okay=False, path_type=Path), help="Save a PNG of the window.")
 @click.option("--quit-after", type=float, default=None, help="Quit after this many seconds (with --screenshot: then).")
 @click.option("--ask", "ask_text", default=None, help="Ask this question once the kiosk is ready (for demos).")
+@click.option("--no-audio", is_flag=True, help="Touch only: no microphone (answers are still spoken).")
 @pass_app
 def run_command(
     app: AppContext,
@@ -125,6 +126,7 @@ def run_command(
     screenshot: Path | None,
     quit_after: float | None,
     ask_text: str | None,
+    no_audio: bool,
 ) -> None:
     """Start the kiosk (full screen unless --windowed or kiosk.fullscreen = false)."""
     from core.errors import DisplayError
@@ -146,14 +148,15 @@ def run_command(
 
     sys.exit(
         run_app(
-            settings=app.settings,
-            policy_factory=lambda: services.policy(name),
+            services=services,
+            kb=name,
             title=title,
             windowed=windowed,
             screenshot=screenshot,
             quit_after=quit_after,
             ask=ask_text,
             home_root=app.home.root,
+            audio=not no_audio,
         )
     )
 
