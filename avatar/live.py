@@ -50,7 +50,10 @@ class LiveAvatar:
         duration = len(tts_audio.samples) / rate
         track = VisemeTrack.from_phonemes(tts_audio.phonemes, duration=duration)
         sync = AudioClockSync(rate, self.fps, self.output_latency_s)
-        self._queue = [*self._queue[-8:], _Speech(track, start_sample, start_sample + len(tts_audio.samples), sync, duration)]
+        self._queue = [
+            *self._queue[-8:],
+            _Speech(track, start_sample, start_sample + len(tts_audio.samples), sync, duration),
+        ]
         self.animator.set_state("speaking", now)
 
     def stop(self, now: float) -> None:

@@ -86,7 +86,9 @@ class Simulator:
         loop.finish_stream()
         return events, sink
 
-    def run(self, path: Path, frames_dir: Path | None = None, frame_size: tuple[int, int] = (360, 640)) -> SimulatedTurn:
+    def run(
+        self, path: Path, frames_dir: Path | None = None, frame_size: tuple[int, int] = (360, 640)
+    ) -> SimulatedTurn:
         WavFileSource(path)  # a missing or broken file fails here, with its name
         events, sink = self._pass(path, tap=False)
         tapped = not any(isinstance(e, WakeDetected) for e in events)

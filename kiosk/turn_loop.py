@@ -55,7 +55,7 @@ _LOGGER = logging.getLogger(__name__)
 
 STATES = (
     "starting", "attract", "listening", "thinking", "speaking",
-    "follow_up", "clarify", "handoff", "idle", "warning", "error",
+    "follow_up", "clarify", "handoff", "idle", "warning", "error", "stopped",
 )  # fmt: skip
 AFTER_ANSWER = {"clarify": "clarify", "fallback": "handoff"}  # others: follow_up
 WARNING_S = 20.0  # WCAG 2.2.1: at least 20 s to say "I'm still here"
@@ -259,7 +259,7 @@ class TurnLoop:
     def shutdown(self) -> None:
         with self._lock:
             self._interrupt("shutdown")
-            self._set_state("starting", "shutdown")
+            self._set_state("stopped", "shutdown")
 
     # -- audio ----------------------------------------------------------------
     def feed(self, block: np.ndarray) -> None:

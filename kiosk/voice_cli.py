@@ -94,7 +94,12 @@ def listen(app: AppContext, wavs: tuple[Path, ...], no_wake: bool, as_json: bool
 
 @click.command()
 @click.option(
-    "--wav", "wavs", multiple=True, required=True, type=click.Path(dir_okay=False, path_type=Path), help="Visitor audio."
+    "--wav",
+    "wavs",
+    multiple=True,
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Visitor audio.",
 )
 @click.option("--kb", "kb_name", default=None, help="Knowledge base (default: dialog.knowledge_base).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON line per file.")
