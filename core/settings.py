@@ -53,6 +53,9 @@ class KioskSection:
     inactivity_timeout_s: float = setting(
         60.0, "Seconds without interaction before returning to the attract screen.", minimum=25.0, maximum=3600.0
     )
+    follow_up_listen_s: float = setting(
+        8.0, "After an answer, keep listening this long without the wake phrase.", minimum=0.0, maximum=60.0
+    )
     operator_pin: str = setting("", "PIN for the hidden operator exit; empty disables the exit gesture.", secret=True)
 
 

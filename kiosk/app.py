@@ -11,6 +11,7 @@ captions follow the audio actually played.
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -180,6 +181,7 @@ class KioskWindow(QWidget):
         self._shown_captions = 0
         self._warning_until = 0.0
         self.stats = FrameStats()
+        self.startup_stats: FrameStats | None = None
         self._pack = avatar_pack
         self._live = None
         self._pin_dialog = None
@@ -335,6 +337,7 @@ class KioskWindow(QWidget):
     # -- events (Qt thread) ---------------------------------------------------
     def _on_ready(self, loop: TurnLoop, suggestions: list[str]) -> None:
         self.loop = loop
+        self.startup_stats, self.stats = self.stats, FrameStats()  # stalls while models load are counted apart
         self._suggestions = suggestions
         self._set_chips(suggestions)
         for button in self.tools:
@@ -473,6 +476,7 @@ class KioskWindow(QWidget):
                 version=package_version("kiosk-avatar") or "",
                 last_error=self._last_error,
                 display=self.stats.as_dict(),
+                display_startup=self.startup_stats.as_dict() if self.startup_stats else {},
             )
         except OSError as exc:
             _LOGGER.warning("cannot write the heartbeat: %s", exc)
@@ -689,6 +693,14 @@ def run_app(
             app.quit()
 
         QTimer.singleShot(int(quit_after * 1000), finish)
+
+    def terminate(*_: object) -> None:  # systemd stop, Ctrl+C: leave cleanly (final heartbeat, devices closed)
+        window.allow_close = True
+        app.quit()
+
+    signal.signal(signal.SIGTERM, terminate)
+    signal.signal(signal.SIGINT, terminate)
     code = app.exec()
     window.shutdown()
+    window._beat()
     return code

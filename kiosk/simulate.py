@@ -17,6 +17,7 @@ from pathlib import Path
 
 from core.events import (
     AnswerFinished,
+    AnswerStarted,
     Event,
     PlaybackStarted,
     StateChanged,
@@ -37,6 +38,7 @@ class SimulatedTurn:
     transcript: str = ""
     answer: str = ""
     mode: str = ""
+    decided_mode: str = ""  # what the policy chose first (generated can fall back to the entry's text)
     faq_id: str | None = None
     score: float | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
@@ -52,6 +54,7 @@ class SimulatedTurn:
             "transcript": self.transcript,
             "answer": self.answer,
             "mode": self.mode,
+            "decided_mode": self.decided_mode,
             "faq_id": self.faq_id,
             "score": None if self.score is None else round(self.score, 4),
             "timings_ms": self.timings_ms,
@@ -99,6 +102,8 @@ class Simulator:
         turn.states = [e.state for e in events if isinstance(e, StateChanged)]
         finals = [e.text for e in events if isinstance(e, Transcript) and e.final and e.text]
         turn.transcript = finals[0] if finals else ""
+        started = [e for e in events if isinstance(e, AnswerStarted)]
+        turn.decided_mode = started[0].mode if started else ""
         finished = [e for e in events if isinstance(e, AnswerFinished)]
         if finished:
             first = finished[0]

@@ -134,7 +134,7 @@ class KioskServices:
             sink=sink,
             listener=listener,
             emit=emit,
-            followup_window_s=self.settings.dialog.followup_window_s,
+            followup_window_s=self.settings.kiosk.follow_up_listen_s,
             inactivity_timeout_s=self.settings.kiosk.inactivity_timeout_s,
             **options,
         )
