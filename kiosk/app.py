@@ -46,6 +46,7 @@ from core.events import (
     WakeDetected,
 )
 from core.heartbeat import write_heartbeat
+from core.sdnotify import notify, watchdog_interval_s
 from core.settings import Settings
 from kiosk.doctor import package_version
 from kiosk.keyboard import OnScreenKeyboard
@@ -202,6 +203,11 @@ class KioskWindow(QWidget):
         self._heartbeat = QTimer(self)
         self._heartbeat.timeout.connect(self._beat)
         self._heartbeat.start(30_000)
+        interval = watchdog_interval_s()
+        if interval:
+            self._watchdog = QTimer(self)
+            self._watchdog.timeout.connect(lambda: notify("WATCHDOG=1"))  # from the Qt thread: a frozen UI is restarted
+            self._watchdog.start(int(interval * 1000))
         self._exit_hold = QTimer(self, singleShot=True)
         self._exit_hold.timeout.connect(self._operator_exit)
         QApplication.instance().installEventFilter(self)
@@ -346,6 +352,7 @@ class KioskWindow(QWidget):
         self.ask_button.setEnabled(True)
         self.status.setText("")
         loop.start()
+        notify("READY=1")
 
     def _on_failed(self, detail: str) -> None:
         self._last_error = detail[:200]
