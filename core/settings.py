@@ -81,6 +81,12 @@ class WakeSection:
     """Always-on wake phrase."""
 
     enabled: bool = setting(True, "Listen for the wake phrase (touch-to-talk always works).")
+    engine: str = setting(
+        "auto",
+        "model: the trained network (its phrase only); pocketsphinx: keyphrase spotting (any phrase); "
+        "auto: the network when it was trained for the phrase.",
+        choices=("auto", "model", "pocketsphinx"),
+    )
     phrase: str = setting("hey kiosk", "The wake phrase.")
     sensitivity: float = setting(0.5, "0 = fewest false wakes, 1 = fewest missed wakes.", minimum=0.0, maximum=1.0)
     refractory_s: float = setting(
@@ -197,6 +203,7 @@ class ModelsSection:
     vosk: str = setting("", "vosk model directory.")
     pocketsphinx: str = setting("", "pocketsphinx model directory (with en-us/, en-us.lm.bin, cmudict-en-us.dict).")
     wake: str = setting("", "pocketsphinx model directory used for wake-phrase spotting.")
+    wake_model: str = setting("", "trained wake-phrase network (.pt) used by wake.engine = model / auto.")
     avatar: str = setting("", "audio-to-mouth torch weights (.pt).")
 
 

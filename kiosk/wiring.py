@@ -100,8 +100,31 @@ class KioskServices:
             engine.set_vocabulary(phrases)
         return engine
 
+    @cached_property
+    def wake_model(self):
+        """The trained wake network (loaded once; detectors share it)."""
+        from speech.wakenet import WakeModel
+
+        return WakeModel(self.models.require("wake-model"))
+
     def wake_detector(self) -> WakeWordDetector:
+        """The wake phrase detector ``wake.engine`` asks for (auto: the trained network for its own phrase)."""
         cfg = self.settings.wake
+        phrase = " ".join(cfg.phrase.lower().replace(",", " ").split())
+        if cfg.engine == "model" or (cfg.engine == "auto" and self.models.resolve("wake-model").found):
+            from speech.wakenet import NeuralWakeDetector
+
+            model = self.wake_model
+            if model.phrase == phrase:
+                return NeuralWakeDetector(model=model, sensitivity=cfg.sensitivity, refractory_s=cfg.refractory_s)
+            if cfg.engine == "model":
+                from core.errors import SpeechError
+
+                raise SpeechError(
+                    f"the wake model was trained for {model.phrase!r}, not {cfg.phrase!r}",
+                    code="wake-phrase-invalid",
+                    hint='set wake.engine = "pocketsphinx" for other phrases',
+                )
         return WakeWordDetector(
             model_dir=self.models.require("wake"),
             phrase=cfg.phrase,

@@ -81,6 +81,44 @@ def test_wake_phrase_detected_and_near_miss_rejected(services, speech_audio) -> 
     assert not any(other.process(b) for b in to_blocks(speech_audio["near_miss"]))
 
 
+def _espeak(text: str, voice: str, tmp_path: Path) -> np.ndarray:
+    out = tmp_path / "espeak.wav"
+    subprocess.run(["espeak-ng", "-v", voice, "-w", str(out), text], check=True, capture_output=True)
+    samples, rate = read_wav(out)
+    pad = np.zeros(SAMPLE_RATE // 2, dtype=np.float32)
+    return np.concatenate([pad, resample(samples, rate), pad])
+
+
+def test_trained_wake_network_hears_other_voices(services, tmp_path: Path) -> None:
+    """A voice the network never trained on (en-us+f3) and that keyphrase spotting misses."""
+    from speech.wakenet import NeuralWakeDetector
+
+    detector = services.wake_detector()
+    assert isinstance(detector, NeuralWakeDetector) and detector.phrase == "hey kiosk"
+    audio = _espeak("Hey kiosk, where can I buy a ticket?", "en-us+f3", tmp_path)
+    hits = [i * 512 / SAMPLE_RATE for i, b in enumerate(to_blocks(audio)) if detector.process(b)]
+    assert len(hits) == 1 and 0.6 < hits[0] < 2.0, hits
+    for near_miss in ("Hey kids, come over here.", "The kiosk over there is broken."):
+        other = services.wake_detector()
+        assert not any(other.process(b) for b in to_blocks(_espeak(near_miss, "en-us+f3", tmp_path))), near_miss
+
+
+def test_wake_engine_choice(services) -> None:
+    from dataclasses import replace
+
+    from kiosk.wiring import KioskServices
+    from speech.wake import WakeWordDetector
+
+    def wired(**wake) -> KioskServices:
+        settings = replace(services.settings, wake=replace(services.settings.wake, **wake))
+        return KioskServices(settings=settings, home=services.home)
+
+    assert isinstance(wired(engine="pocketsphinx").wake_detector(), WakeWordDetector)
+    assert isinstance(wired(phrase="hello kiosk").wake_detector(), WakeWordDetector)  # auto: another phrase
+    with pytest.raises(SpeechError, match="trained for 'hey kiosk'"):
+        wired(engine="model", phrase="hello kiosk").wake_detector()
+
+
 def test_bad_wake_phrase_is_a_clear_error(services) -> None:
     from speech.wake import WakeWordDetector
 
