@@ -152,24 +152,33 @@ def main() -> None:
         report["asr"] = {"questions": len(items), "conditions": asr_report}
 
         # wake phrase: positives in several voices and speeds, with and without noise
-        positives = []
+        positives, phrase_ends = [], []  # where "kiosk" ends (piper alignments), for the detection delay
         for i, (_, text, _) in enumerate(items):
             phrase = f"Hey kiosk, {text}"
+            end = None
             if i % 3 == 0:
                 audio = espeak(phrase, ESPEAK_VOICES[i % len(ESPEAK_VOICES)], tmp)
             else:
                 tts = PiperTts(model_path=voice_path, speed=(1.0, 0.85, 1.2)[i % 3])
                 chunk = tts.synthesize_sentence(phrase)
                 audio = resample(chunk.samples, chunk.sample_rate)
+                names = [p.phoneme for p in chunk.phonemes]
+                end = next(
+                    (chunk.phonemes[k].end for k in range(1, len(names)) if names[k - 1 : k + 1] == ["s", "k"]), None
+                )
+            phrase_ends.append(end)
             if i % 4 == 3:
                 audio = with_noise(audio, 10.0, rng, babble)
             positives.append(audio)
         pad = np.zeros(SAMPLE_RATE // 2, dtype=np.float32)
-        detected = 0
+        detected, delays = 0, []
         wake_started = time.perf_counter()
-        for audio in positives:
+        for audio, end in zip(positives, phrase_ends, strict=True):
             detector = services.wake_detector()
-            detected += any(detector.process(b) for b in to_blocks(np.concatenate([pad, audio, pad])))
+            hits = [n for n, b in enumerate(to_blocks(np.concatenate([pad, audio, pad]))) if detector.process(b)]
+            detected += bool(hits)
+            if hits and end is not None:  # block n ends at (n + 1) * 32 ms; the phrase ended at pad + end
+                delays.append(((hits[0] + 1) * 512 / SAMPLE_RATE - 0.5 - end) * 1000)
         wake_cpu = time.perf_counter() - wake_started
         positive_s = sum(len(a) + 2 * len(pad) for a in positives) / SAMPLE_RATE
         tts = PiperTts(model_path=voice_path)
@@ -197,6 +206,11 @@ def main() -> None:
             "false_wakes_in_negative_speech": int(false_wakes),
             "cpu_share_of_one_core": round(stream_cpu / (len(stream) / SAMPLE_RATE), 3),
             "wall_share_on_positives": round(wake_cpu / positive_s, 3),
+            "detection_after_phrase_end_ms": {
+                "n": len(delays),
+                "p50": round(float(np.percentile(delays, 50)), 1) if delays else None,
+                "p95": round(float(np.percentile(delays, 95)), 1) if delays else None,
+            },
         }
     print(json.dumps(report))
 
