@@ -65,6 +65,11 @@ class AudioSink(ABC):
     def playing(self) -> bool:
         return False
 
+    @property
+    def output_latency(self) -> float:
+        """Seconds from a sample being counted as played until it is heard (the device's buffering)."""
+        return 0.0
+
     def state(self) -> DeviceState:
         return DeviceState(type(self).__name__, "ok")
 

@@ -187,6 +187,7 @@ class Speaker(AudioSink):
         self._offset = 0  # samples of pending[0] already played
         self._played = 0
         self._stream = None
+        self._latency = 0.0
         self._rate: int | None = None
         self._idle = threading.Event()
         self._idle.set()
@@ -242,6 +243,7 @@ class Speaker(AudioSink):
             _rescan()
             return False
         self._stream, self._rate = stream, rate
+        self._latency = float(getattr(stream, "latency", 0.0) or 0.0)
         self._backoff_s = 0.5
         self._set_state("ok")
         return True
@@ -259,6 +261,11 @@ class Speaker(AudioSink):
     def played_samples(self) -> int:
         with self._lock:
             return self._played
+
+    @property
+    def output_latency(self) -> float:
+        """PortAudio's output latency of the open stream (the mouth is drawn this much later)."""
+        return self._latency if self._stream is not None else 0.0
 
     @property
     def playing(self) -> bool:

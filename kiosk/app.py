@@ -375,6 +375,8 @@ class KioskWindow(QWidget):
         elif isinstance(event, PlaybackStarted):
             self._captions.append((event.start_sample, event.audio.text))
             if self._live is not None:
+                if self.loop is not None:  # samples counted as played are heard this much later
+                    self._live.output_latency_s = self.loop.sink.output_latency
                 self._live.speak(event.audio, time.monotonic(), event.start_sample)
         elif isinstance(event, PlaybackFinished):
             self._show_all_captions()

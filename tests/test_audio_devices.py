@@ -95,6 +95,7 @@ def test_speaker_plays_with_a_sample_clock_and_stops_at_once(services, null_sink
     speaker.play(audio.samples, audio.sample_rate)
     assert speaker.wait(timeout=15)
     assert speaker.played_samples() == len(audio.samples)
+    assert 0.0 < speaker.output_latency < 1.0  # reported by PortAudio; the avatar draws the mouth this much later
     # barge-in: a long answer is cut within 300 ms
     long_answer = np.tile(audio.samples, 4)
     before = speaker.played_samples()
