@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from bench.answers import GENERATED_QUESTIONS, percentile  # noqa: E402
+from bench.answers import GENERATED_QUESTIONS  # noqa: E402
 
 TWO_PART = [
     *GENERATED_QUESTIONS["bank"],
@@ -40,6 +40,14 @@ TWO_PART = [
     "how do I report a lost card and get a new one?",
     "is there step free access and a hearing loop?",
     "how do I send money abroad and how long does it take?",
+    "can I pay in cheques and coins at the counter?",
+    "is there parking and step free access?",
+    "how do I change my address and my phone number?",
+    "what do I need to open an account and how long does it take?",
+    "can I book a mortgage appointment and what should I bring?",
+    "do you count coins and is there a fee?",
+    "how do I make a complaint and how long will it take?",
+    "where is the cash machine and can I pay in cash there?",
 ]
 
 
@@ -52,10 +60,12 @@ def spoken_questions(n: int = 30, with_wake: int = 10) -> list[tuple[str, str]]:
 def stats(values: list[float]) -> dict[str, float]:
     if not values:
         return {"n": 0}
+    import numpy as np
+
     return {
         "n": len(values),
-        "p50": round(percentile(values, 50), 1),
-        "p95": round(percentile(values, 95), 1),
+        "p50": round(float(np.percentile(values, 50)), 1),
+        "p95": round(float(np.percentile(values, 95)), 1),
         "max": round(max(values), 1),
     }
 

@@ -161,6 +161,18 @@ class AnswerPolicy:
     def place(self) -> str:
         return self.store.kb_title(self.kb)
 
+    def warm(self) -> None:
+        """Load the matching models and run the LLM once, so the first visitor does not pay for either."""
+        self.retriever.prepare(self.kb)
+        self.retriever.match(self.kb, "what are your opening hours")  # loads the embedding model
+        if self.llm is not None:
+            try:
+                limits = GenerationLimits(max_tokens=2, timeout_s=30.0, temperature=0.0)
+                for _ in self.llm.stream([ChatMessage("user", "Hello")], limits=limits):
+                    pass
+            except LlmError as exc:
+                _LOGGER.warning("the LLM did not answer its warm-up: %s", exc)
+
     def openings(self) -> list[str]:
         """The first sentence of everything the kiosk says often (to synthesize ahead of visitors)."""
         texts = [e.speech for e in self.store.list(self.kb, enabled=True)]
@@ -419,7 +431,8 @@ class AnswerPolicy:
             timeout_s=self.llm_settings.timeout_s,
             temperature=self.llm_settings.temperature,
         )
-        yield from stream_sentences(self.llm.stream(messages, limits=limits, cancel=cancel))
+        # the first clause goes out alone (>= 6 words, up to a comma): speech starts before the sentence ends
+        yield from stream_sentences(self.llm.stream(messages, limits=limits, cancel=cancel), first_clause_words=6)
 
 
 def _mentions_both(text: str) -> bool:

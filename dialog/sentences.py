@@ -40,11 +40,29 @@ def split_sentences(text: str) -> list[str]:
     return list(stream_sentences([text]))
 
 
-def stream_sentences(pieces: Iterable[str]) -> Iterator[str]:
-    """Yield each sentence as soon as it is complete; the remainder at the end."""
+_CLAUSE = re.compile(r"[,;:]\s")
+
+
+def stream_sentences(pieces: Iterable[str], *, first_clause_words: int = 0) -> Iterator[str]:
+    """Yield each sentence as soon as it is complete; the remainder at the end.
+
+    With ``first_clause_words``, the first piece may be a clause: it is cut at
+    the first comma (or ; :) that follows at least that many words, so speech
+    can start before a long first sentence is finished.
+    """
     buffer = ""
+    first = first_clause_words > 0
     for piece in pieces:
         buffer += piece
+        if first:
+            clause = next(
+                (m for m in _CLAUSE.finditer(buffer) if len(buffer[: m.start()].split()) >= first_clause_words), None
+            )
+            if clause is not None and not _BOUNDARY.search(buffer[: clause.end()]):
+                first = False
+                yield buffer[: clause.start() + 1].strip()
+                buffer = buffer[clause.end() :]
+                continue
         while True:
             for match in _BOUNDARY.finditer(buffer):
                 head = buffer[: match.start(1)]
@@ -53,6 +71,7 @@ def stream_sentences(pieces: Iterable[str]) -> Iterator[str]:
                 sentence = buffer[: match.end(1)].strip()
                 buffer = buffer[match.end(2) :]
                 if sentence:
+                    first = False
                     yield sentence
                 break
             else:

@@ -150,13 +150,12 @@ class TurnLoop:
             self._emit(StateChanged(state, previous, reason))
 
     def warm(self, stop: threading.Event | None = None) -> int:
-        """Load the matching models, then synthesize the first sentence of every answer and stock reply.
+        """Load the matching models and the LLM, then synthesize the first sentence of every answer and stock reply.
 
         The audio is disk-cached, so after the first start-up answers begin at once.
         """
         began = time.perf_counter()
-        self.policy.retriever.prepare(self.policy.kb)
-        self.policy.retriever.match(self.policy.kb, "what are your opening hours")  # loads the embedding model
+        self.policy.warm()
         self.tts.warm()
         done = 0
         for sentence in self.policy.openings():
