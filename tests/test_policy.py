@@ -120,3 +120,21 @@ def test_every_turn_is_logged_redacted(services) -> None:
     assert turn["mode"] == "faq" and turn["faq_id"] == "bank-lost-card"
     assert turn["session_id"] == conversation.session_id
     assert turn["candidates"] and "decide" in turn["timings"]
+
+
+def test_streamed_text_is_cut_into_sentences_and_a_first_clause() -> None:
+    from dialog.sentences import stream_sentences
+
+    text = "The cash machine is in the lobby, on the left, and the limit is 500 pounds. Change it in the app, Dr. Lee."
+    pieces = [text[i : i + 3] for i in range(0, len(text), 3)]  # as an LLM streams tokens
+    assert list(stream_sentences(pieces)) == [
+        "The cash machine is in the lobby, on the left, and the limit is 500 pounds.",
+        "Change it in the app, Dr. Lee.",
+    ]
+    assert list(stream_sentences(pieces, first_clause_words=6)) == [
+        "The cash machine is in the lobby,",
+        "on the left, and the limit is 500 pounds.",
+        "Change it in the app, Dr. Lee.",
+    ]
+    short = "Yes. We are open, on Sundays too, from ten to four."
+    assert next(stream_sentences(list(short), first_clause_words=6)) == "Yes."  # a short sentence stays whole
