@@ -119,14 +119,12 @@ class TurnLoop:
         self._last_activity = self._clock()
         self._turn = 0  # bumps on every new turn or interruption; stale workers check it
         self._cancel = threading.Event()
-        self._worker: threading.Thread | None = None
         self._playing: list[_Playing] = []
         self._queued_end = 0
         self._last_audio: list[TTSAudio] = []
         self._answered = 0
         self._speech_end: SpeechEnded | None = None
         self._speech_end_wall = 0.0
-        self.timers: list[tuple[str, str, dict[str, float]]] = []  # (question, mode, timings) per finished turn
         if listener is not None:
             listener.suppress_wake = self._saying_wake_phrase
             phrase = listener.wake.phrase if listener.wake is not None else "hey kiosk"
@@ -341,8 +339,7 @@ class TurnLoop:
         if self.synchronous:
             target()
             return
-        self._worker = threading.Thread(target=target, name="kiosk-answer", daemon=True)
-        self._worker.start()
+        threading.Thread(target=target, name="kiosk-answer", daemon=True).start()
 
     def _current(self, turn: int) -> bool:
         return turn == self._turn
@@ -371,9 +368,7 @@ class TurnLoop:
                 elif isinstance(event, AnswerFinished):
                     mode = event.answer.mode
                     self._answered += 1
-                    timings = {**event.timings_ms, **timer.as_dict()}
-                    self.timers.append((text, mode, timings))
-                    self._emit(AnswerFinished(event.answer, timings))
+                    self._emit(AnswerFinished(event.answer, {**event.timings_ms, **timer.as_dict()}))
         except Exception as exc:
             _LOGGER.exception("answering %r failed", text[:60])
             with self._lock:

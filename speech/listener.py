@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
@@ -59,7 +58,6 @@ class Listener:
         self.suppress_wake = suppress_wake
         phrase = wake.phrase if wake else "hey kiosk"
         self._wake_text = re.compile(r"^\s*(" + r"\s+".join(map(re.escape, phrase.split())) + r")\b[\s,.!]*", re.I)
-        self.asr_ms: list[float] = []
         self.t = 0.0  # stream time (seconds) after the last block
         self.level = 0.0  # RMS of the last block, for an input meter
         self.mode = "wake" if require_wake else "open"
@@ -69,10 +67,6 @@ class Listener:
         self._session_start = 0.0
 
     # -- control --------------------------------------------------------------
-    @property
-    def require_wake(self) -> bool:
-        return self.mode == "wake"
-
     def set_mode(self, mode: str) -> None:
         """Switch between ``wake``, ``open`` and ``muted`` (the turn loop does this as the kiosk's state changes)."""
         if mode not in MODES:
@@ -170,9 +164,7 @@ class Listener:
         session, self._session = self._session, None
         if session is None:
             return [ended]
-        began = time.perf_counter()
         text = self._strip(session.finish())
-        self.asr_ms.append((time.perf_counter() - began) * 1000)
         if self.mode == "wake" and segment.end - self._session_start < MIN_QUESTION_S:
             return [ended]  # only the wake phrase so far: stay armed for the question after the pause
         if self.mode == "wake":
