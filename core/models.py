@@ -320,18 +320,11 @@ class ModelManager:
         )
 
     def _wake_model(self) -> ModelLocation:
-        explicit = self._explicit("wake-model", "wake_model", lambda p: p.is_file())
-        if explicit:
-            return explicit
-        if WAKE_WEIGHTS.is_file():
-            return ModelLocation("wake-model", True, str(WAKE_WEIGHTS), "bundled", required=False)
-        return ModelLocation(
+        return self._bundled_weights(
             "wake-model",
-            False,
-            None,
-            "missing",
-            detail="wake network not trained yet; the wake phrase uses pocketsphinx keyphrase spotting",
-            required=False,
+            "wake_model",
+            WAKE_WEIGHTS,
+            "wake network not trained yet; the wake phrase uses pocketsphinx keyphrase spotting",
         )
 
     def _vad(self) -> ModelLocation:
@@ -367,19 +360,21 @@ class ModelManager:
         )
 
     def _avatar(self) -> ModelLocation:
-        explicit = self._explicit("avatar", "avatar", lambda p: p.is_file())
+        return self._bundled_weights(
+            "avatar",
+            "avatar",
+            AVATAR_WEIGHTS,
+            "audio-to-mouth weights not trained yet; the mouth follows TTS phoneme timings",
+        )
+
+    def _bundled_weights(self, role: str, key: str, bundled: Path, missing: str) -> ModelLocation:
+        """Optional weights this project trains: ``models.<key>``, else the file in the repository."""
+        explicit = self._explicit(role, key, lambda p: p.is_file())
         if explicit:
             return explicit
-        if AVATAR_WEIGHTS.is_file():
-            return ModelLocation("avatar", True, str(AVATAR_WEIGHTS), "bundled", required=False)
-        return ModelLocation(
-            "avatar",
-            False,
-            None,
-            "missing",
-            detail="audio-to-mouth weights not trained yet; the mouth follows TTS phoneme timings",
-            required=False,
-        )
+        if bundled.is_file():
+            return ModelLocation(role, True, str(bundled), "bundled", required=False)
+        return ModelLocation(role, False, None, "missing", detail=missing, required=False)
 
 
 _HINTS = {

@@ -21,7 +21,7 @@ from knowledge.embeddings import Embedder
 from knowledge.index import VectorIndex
 from knowledge.retrieval import Retriever
 from knowledge.store import FaqStore
-from speech.asr.base import AsrEngine
+from speech.asr.base import AsrEngine, normalize_phrase
 from speech.listener import Listener
 from speech.tts.base import TtsEngine
 from speech.vad import EndOfTurnDetector, SpeechProbability
@@ -110,7 +110,7 @@ class KioskServices:
     def wake_detector(self) -> WakeWordDetector:
         """The wake phrase detector ``wake.engine`` asks for (auto: the trained network for its own phrase)."""
         cfg = self.settings.wake
-        phrase = " ".join(cfg.phrase.lower().replace(",", " ").split())
+        phrase = normalize_phrase(cfg.phrase)
         if cfg.engine == "model" or (cfg.engine == "auto" and self.models.resolve("wake-model").found):
             from speech.wakenet import NeuralWakeDetector
 
