@@ -91,6 +91,7 @@ def main() -> None:
     args = parser.parse_args()
     from kiosk.wiring import KioskServices
     from speech.asr.pocketsphinx import PocketsphinxAsr
+    from speech.train_wake import phrase_end_s
     from speech.tts.piper import PiperTts
 
     rng = np.random.default_rng(42)
@@ -162,10 +163,7 @@ def main() -> None:
                 tts = PiperTts(model_path=voice_path, speed=(1.0, 0.85, 1.2)[i % 3])
                 chunk = tts.synthesize_sentence(phrase)
                 audio = resample(chunk.samples, chunk.sample_rate)
-                names = [p.phoneme for p in chunk.phonemes]
-                end = next(
-                    (chunk.phonemes[k].end for k in range(1, len(names)) if names[k - 1 : k + 1] == ["s", "k"]), None
-                )
+                end = phrase_end_s(chunk.phonemes)
             phrase_ends.append(end)
             if i % 4 == 3:
                 audio = with_noise(audio, 10.0, rng, babble)

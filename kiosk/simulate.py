@@ -71,7 +71,7 @@ class Simulator:
         self._warm = warm
         self._warmed = False
 
-    def _pass(self, path: Path, *, tap: bool) -> tuple[list[Event], WavFileSink]:
+    def _pass(self, source: WavFileSource, *, tap: bool) -> tuple[list[Event], WavFileSink]:
         events: list[Event] = []
         sink = WavFileSink()
         wake_on = self.services.settings.wake.enabled and not tap
@@ -83,7 +83,6 @@ class Simulator:
         loop.start()
         if tap:
             loop.tap()
-        source = WavFileSource(path, tail_silence_s=1.5)
         for block in source.blocks():
             loop.feed(block)
         loop.finish_stream()
@@ -92,11 +91,11 @@ class Simulator:
     def run(
         self, path: Path, frames_dir: Path | None = None, frame_size: tuple[int, int] = (360, 640)
     ) -> SimulatedTurn:
-        WavFileSource(path)  # a missing or broken file fails here, with its name
-        events, sink = self._pass(path, tap=False)
+        source = WavFileSource(path, tail_silence_s=1.5)  # a missing or broken file fails here, with its name
+        events, sink = self._pass(source, tap=False)
         tapped = not any(isinstance(e, WakeDetected) for e in events)
         if tapped:
-            events, sink = self._pass(path, tap=True)
+            events, sink = self._pass(source, tap=True)
         turn = SimulatedTurn(file=str(path), tap=tapped)
         turn.wake = [e.t for e in events if isinstance(e, WakeDetected)]
         turn.states = [e.state for e in events if isinstance(e, StateChanged)]

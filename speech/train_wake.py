@@ -98,6 +98,15 @@ def trim(audio: np.ndarray) -> np.ndarray:
     return audio[voiced[0] * 160 : (voiced[-1] + 1) * 160]
 
 
+def phrase_end_s(phonemes) -> float | None:
+    """Where "kiosk" ends in piper's phoneme alignments (its closing /sk/), in seconds; None if absent."""
+    names = [p.phoneme for p in phonemes]
+    for i in range(1, len(names)):
+        if names[i - 1] == "s" and names[i] == "k":
+            return phonemes[i].end
+    return None
+
+
 def first_pause_end(audio: np.ndarray, after_s: float = 0.3, min_gap_frames: int = 6) -> int | None:
     """Sample where speech stops before the first pause of >= 60 ms after ``after_s`` (the comma after the phrase)."""
     voiced = _voiced(audio)
@@ -141,13 +150,8 @@ class Synth:
     def piper_sentence(self, text: str, speed: float) -> tuple[np.ndarray, int | None]:
         """One sentence starting with the phrase; the phrase's end from piper's phoneme alignments."""
         chunk = self._piper_chunk(text, speed)
-        names = [p.phoneme for p in chunk.phonemes]
-        end = None
-        for i in range(1, len(names)):
-            if names[i - 1] == "s" and names[i] == "k":  # "kiosk" ends in /sk/
-                end = int(chunk.phonemes[i].end * SAMPLE_RATE)
-                break
-        return resample(chunk.samples, chunk.sample_rate), end
+        end = phrase_end_s(chunk.phonemes)
+        return resample(chunk.samples, chunk.sample_rate), None if end is None else int(end * SAMPLE_RATE)
 
     def espeak_sentence(self, text: str, voice: str, rate: int, pitch: int) -> tuple[np.ndarray, int | None]:
         """One sentence "Hey kiosk, ..."; the phrase ends where the comma's pause begins."""
