@@ -119,6 +119,22 @@ def test_wake_engine_choice(services) -> None:
         wired(engine="model", phrase="hello kiosk").wake_detector()
 
 
+def test_broken_wake_model_file_is_a_clear_error(services, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from kiosk.wiring import KioskServices
+
+    broken = tmp_path / "wake.pt"
+    broken.write_bytes(b"not a torch file")
+    settings = replace(
+        services.settings,
+        wake=replace(services.settings.wake, engine="model"),
+        models=replace(services.settings.models, wake_model=str(broken)),
+    )
+    with pytest.raises(SpeechError, match="cannot load the wake model"):
+        KioskServices(settings=settings, home=services.home).wake_detector()
+
+
 def test_bad_wake_phrase_is_a_clear_error(services) -> None:
     from speech.wake import WakeWordDetector
 
