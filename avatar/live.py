@@ -10,6 +10,8 @@ only drives blinks and sway.
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from avatar.pack import AvatarPack
@@ -22,7 +24,7 @@ _LOGGER = logging.getLogger(__name__)
 
 @dataclass
 class _Speech:
-    track: VisemeTrack
+    track: VisemeTrack | None  # None while the audio-to-mouth network works on audio without timings
     start: int  # speaker clock (samples) where the sentence begins
     end: int
     sync: AudioClockSync
@@ -32,8 +34,20 @@ class _Speech:
 class LiveAvatar:
     """Poses (and, with a renderer, frames) for the live kiosk."""
 
-    def __init__(self, pack: AvatarPack, *, fps: int = 30, seed: int = 0, output_latency_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        pack: AvatarPack,
+        *,
+        fps: int = 30,
+        seed: int = 0,
+        output_latency_s: float = 0.0,
+        audio_mouth: Callable[[], object] | None = None,
+    ) -> None:
+        """``audio_mouth`` loads the audio-to-mouth network (``avatar.audio2mouth.AudioToMouth``) on first use."""
         self.pack = pack
+        self._audio_mouth = audio_mouth
+        self._mouth_model = None
+        self._mouth_lock = threading.Lock()
         self.fps = fps
         self.animator = AvatarAnimator(pack, seed=seed)
         self.output_latency_s = output_latency_s
@@ -48,13 +62,25 @@ class LiveAvatar:
         """A sentence (``core.events.TTSAudio``) was queued on the speaker at clock ``start_sample``."""
         rate = int(tts_audio.sample_rate)
         duration = len(tts_audio.samples) / rate
-        track = VisemeTrack.from_phonemes(tts_audio.phonemes, duration=duration)
+        from_audio = not tts_audio.phonemes and self._audio_mouth is not None
+        track = None if from_audio else VisemeTrack.from_phonemes(tts_audio.phonemes, duration=duration)
         sync = AudioClockSync(rate, self.fps, self.output_latency_s)
-        self._queue = [
-            *self._queue[-8:],
-            _Speech(track, start_sample, start_sample + len(tts_audio.samples), sync, duration),
-        ]
+        speech = _Speech(track, start_sample, start_sample + len(tts_audio.samples), sync, duration)
+        self._queue = [*self._queue[-8:], speech]
         self.animator.set_state("speaking", now)
+        if from_audio:  # about 20 ms per second of audio: kept off the display thread
+            threading.Thread(
+                target=self._track_from_audio, args=(speech, tts_audio.samples, rate), name="avatar-mouth", daemon=True
+            ).start()
+
+    def _track_from_audio(self, speech: _Speech, samples, rate: int) -> None:
+        try:
+            with self._mouth_lock:
+                if self._mouth_model is None:
+                    self._mouth_model = self._audio_mouth()
+            speech.track = self._mouth_model.track(samples, rate)
+        except Exception as exc:  # the mouth stays closed; the voice and captions go on
+            _LOGGER.warning("no mouth track from the audio: %s", exc)
 
     def stop(self, now: float) -> None:
         """Barge-in or end of the answer: drop the mouth tracks at once."""
@@ -70,7 +96,7 @@ class LiveAvatar:
                 if samples_played < speech.start:
                     continue
                 t = speech.sync.mouth_time(samples_played - speech.start)
-                if t <= speech.duration + 0.3:
+                if t <= speech.duration + 0.3 and speech.track is not None:
                     mouth = speech.track.sample(t)
                 break
         return self.animator.pose(now, mouth)

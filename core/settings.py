@@ -49,7 +49,11 @@ class KioskSection:
 
     orientation: str = setting("portrait", "Screen layout.", choices=("portrait", "landscape"))
     fullscreen: bool = setting(True, "Run full screen and locked down (false: a normal window for development).")
-    language: str = setting("en", "Language of the kiosk's voice and captions (ISO 639-1).")
+    language: str = setting(
+        "en",
+        "Language the kiosk listens in and starts in (ISO 639-1). Entries in other languages get a language "
+        "switch on screen (touch only there; spoken by a piper voice for the language, else espeak-ng).",
+    )
     inactivity_timeout_s: float = setting(
         60.0, "Seconds without interaction before returning to the attract screen.", minimum=25.0, maximum=3600.0
     )

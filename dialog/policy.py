@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 
 from core.events import AnswerFinished, AnswerSentence, AnswerStarted, Event
 from core.settings import DialogSection, LlmSection
-from dialog import guardrails, smalltalk
+from dialog import guardrails, languages, smalltalk
 from dialog.grounding import check_sentence
 from dialog.llm.base import ChatMessage, GenerationLimits, LlmEngine, LlmError
 from dialog.sentences import split_sentences, stream_sentences
@@ -109,6 +109,7 @@ class Conversation:
     last_faq_id: str | None = None
     last_time: float = 0.0
     pending_choices: tuple[Choice, ...] = ()
+    language: str = ""  # the visitor's choice on a multilingual knowledge base; "" = the main language
 
     def remember(self, answer: Answer) -> None:
         self.last_time = time.monotonic()
@@ -155,6 +156,7 @@ class AnswerPolicy:
         self.llm_settings = llm_settings
         self.llm = llm
         self.turn_log = turn_log
+        self._entry_languages: tuple[int, dict[str, str]] = (-2, {})
 
     # -- helpers ------------------------------------------------------------
     @property
@@ -173,18 +175,51 @@ class AnswerPolicy:
             except LlmError as exc:
                 _LOGGER.warning("the LLM did not answer its warm-up: %s", exc)
 
-    def openings(self) -> list[str]:
-        """The first sentence of everything the kiosk says often (to synthesize ahead of visitors)."""
-        texts = [e.speech for e in self.store.list(self.kb, enabled=True)]
-        texts.append(self.settings.fallback_message)
-        texts += [r.format(place=self.place, examples="") for r in smalltalk.REPLIES.values() if "{examples}" not in r]
+    def openings(self, language: str | None = None) -> list[str]:
+        """The first sentence of everything the kiosk says often in ``language`` (to synthesize ahead of visitors)."""
+        lang = language or self.main_language
+        texts = [e.speech for e in self.store.list(self.kb, enabled=True) if self._in_language(e.language, lang)]
+        texts.append(self.fallback_text(lang))
+        if languages.base(lang) == "en":
+            replies = [r for r in smalltalk.REPLIES.values() if "{examples}" not in r]
+        else:
+            replies = list(smalltalk.OTHER_REPLIES.get(languages.base(lang), {}).values())
+        texts += [r.format(place=self.place, examples="") for r in replies]
         firsts = [split_sentences(t)[0] for t in texts if t.strip()]
         return list(dict.fromkeys(firsts))
 
-    def suggestions(self, n: int = 6) -> list[str]:
+    @property
+    def main_language(self) -> str:
+        return self.store.kb_language(self.kb)
+
+    def languages(self) -> list[str]:
+        """The languages of the enabled entries, the main language first, then by number of entries."""
+        counts: dict[str, int] = {}
+        for lang in self._languages().values():
+            counts[lang] = counts.get(lang, 0) + 1
+        main = self.main_language
+        return sorted(counts, key=lambda lang: (lang != main, -counts[lang], lang))
+
+    def _languages(self) -> dict[str, str]:
+        version = self.store.kb_version(self.kb)
+        if self._entry_languages[0] != version:
+            self._entry_languages = (version, self.store.entry_languages(self.kb))
+        return self._entry_languages[1]
+
+    @staticmethod
+    def _in_language(entry_language: str, language: str) -> bool:
+        return languages.base(entry_language) == languages.base(language)
+
+    def fallback_text(self, language: str) -> str:
+        return languages.fallback(language, self.settings.fallback_message, self.main_language)
+
+    def suggestions(self, n: int = 6, language: str | None = None) -> list[str]:
         """Questions to offer on screen: the shortest question of each of the biggest categories."""
+        lang = language or self.main_language
         by_category: dict[str, list[str]] = {}
         for entry in self.store.list(self.kb, enabled=True):
+            if not self._in_language(entry.language, lang):
+                continue
             by_category.setdefault(entry.category, []).append(entry.question)
         ranked = sorted(by_category.values(), key=lambda qs: (-len(qs), min(qs, key=len)))
         return [min(questions, key=len) for questions in ranked[:n]]
@@ -206,9 +241,18 @@ class AnswerPolicy:
                     return choices[index]
         return None
 
-    def _match(self, text: str, conversation: Conversation | None) -> tuple[MatchResult, str, str]:
+    def _search(self, text: str, language: str) -> MatchResult:
+        """Match ``text`` against the entries in ``language`` (all entries when the KB has one language)."""
+        entry_languages = self._languages()
+        if len({languages.base(lang) for lang in entry_languages.values()}) <= 1:
+            return self.retriever.match(self.kb, text)
+        result = self.retriever.match(self.kb, text, k=12)
+        kept = [c for c in result.candidates if self._in_language(entry_languages.get(c.faq_id, ""), language)]
+        return MatchResult(kept[:5], result.passages, result.timings_ms)
+
+    def _match(self, text: str, conversation: Conversation | None, language: str) -> tuple[MatchResult, str, str]:
         """Match ``text``; for a follow-up, also match it in the context of the previous question."""
-        result = self.retriever.match(self.kb, text)
+        result = self._search(text, language)
         window = self.settings.followup_window_s
         if (
             conversation is None
@@ -218,7 +262,7 @@ class AnswerPolicy:
         ):
             return result, text, ""
         combined_query = f"{conversation.last_query} {text}"
-        combined = self.retriever.match(self.kb, combined_query)
+        combined = self._search(combined_query, language)
         merged: dict[str, Candidate] = {c.faq_id: c for c in result.candidates}
         for c in combined.candidates:
             # in context; a follow-up usually asks about something next to the previous answer
@@ -235,13 +279,18 @@ class AnswerPolicy:
     # -- deciding -----------------------------------------------------------
     def decide(self, text: str, conversation: Conversation | None = None) -> Decision:
         t0 = time.perf_counter()
+        lang = (conversation.language if conversation is not None else "") or self.main_language
         verdict = guardrails.check(text)
         if not verdict.allowed:
+            if languages.base(lang) != "en":  # the refusals are written in English; the hand-off is translated
+                return self._fixed("fallback", self.fallback_text(lang), verdict.reason, t0)
             return self._fixed("fallback", guardrails.refusal(verdict.reason, self.place), verdict.reason, t0)
         text = verdict.text
         if not text:
-            return self._fixed("fallback", self.settings.fallback_message, "empty", t0)
-        talk = smalltalk.detect(text, place=self.place, examples=lambda: self.suggestions(3))
+            return self._fixed("fallback", self.fallback_text(lang), "empty", t0)
+        talk = smalltalk.detect(
+            text, place=self.place, examples=lambda: self.suggestions(3, lang), language=languages.base(lang)
+        )
         if talk is not None:
             return self._fixed("smalltalk", talk.reply, talk.intent, t0)
 
@@ -258,11 +307,13 @@ class AnswerPolicy:
                     timings_ms={"decide": _ms(t0)},
                 )
 
-        result, query, reason = self._match(text, conversation)
+        result, query, reason = self._match(text, conversation, lang)
         timings = {**result.timings_ms}
         cands = tuple(result.candidates)
         top = result.top
         s = self.settings
+        fallback_text = self.fallback_text(lang)
+        can_generate = s.generate and self.llm is not None and languages.base(lang) in languages.LLM_LANGUAGES
         best_passage = result.passages[0] if result.passages else None
         passage_wins = (
             best_passage is not None
@@ -275,27 +326,28 @@ class AnswerPolicy:
             kw.setdefault("reason", reason)
             return Decision(mode, candidates=cands, query=query, timings_ms=timings, **kw)
 
-        if passage_wins and s.generate and self.llm is not None:
+        if passage_wins and can_generate:
             return decided("generated", faq_id=None, score=best_passage.similarity, passages=tuple(result.passages))
         # Scores are calibrated probabilities that the entry is the right one, so they add up:
         # two entries at 0.35 and 0.25 mean "one of these two" more than "neither".
         plausible = [c for c in cands[:3] if c.score >= CHOICE_MIN]
         if top is None or (top.score < s.clarify_threshold and sum(c.score for c in plausible) < CLARIFY_SUM):
-            return decided("fallback", faq_id=None, score=top.score if top else None, fixed_text=s.fallback_message)
+            return decided("fallback", faq_id=None, score=top.score if top else None, fixed_text=fallback_text)
         close = [c for c in cands[1:3] if top.score - c.score < s.clarify_margin and c.score >= CHOICE_MIN]
         if top.score >= s.faq_threshold:
             related = tuple(c.faq_id for c in close if c.score >= max(SECOND_ENTRY_MIN, s.faq_threshold * 0.8))
-            if related and s.generate and self.llm is not None and not reason and _mentions_both(text):
+            if related and can_generate and not reason and _mentions_both(text):
                 return decided("generated", faq_id=top.faq_id, score=top.score, related=related)
             if not (related and len(text.split()) <= 3):  # a one- or two-word question that fits several entries
                 return decided("faq", faq_id=top.faq_id, score=top.score)
             close = [c for c in close if c.faq_id in related]
         if close or len(plausible) >= 2:
             choices = tuple(Choice(c.faq_id, c.question) for c in (top, *(close or plausible[1:])))
-            return decided("clarify", faq_id=None, score=top.score, choices=choices, fixed_text=_clarify_text(choices))
+            asked = languages.clarify(lang, [c.question for c in choices])
+            return decided("clarify", faq_id=None, score=top.score, choices=choices, fixed_text=asked)
         if top.score >= s.clarify_threshold:
             return decided("faq", faq_id=top.faq_id, score=top.score, reason=reason or "single-candidate")
-        return decided("fallback", faq_id=None, score=top.score, fixed_text=s.fallback_message)
+        return decided("fallback", faq_id=None, score=top.score, fixed_text=fallback_text)
 
     # -- answering ----------------------------------------------------------
     def stream(
@@ -439,11 +491,6 @@ def _mentions_both(text: str) -> bool:
     """Does the question ask about several things at once ("Saturday and Sunday", "hours and parking")?"""
     body = re.sub(r"^\W*(and|also|but|or|so)\b", "", text.strip(), flags=re.IGNORECASE)
     return bool(re.search(r"\b(and|or|both|as well as|plus)\b|,", body, re.IGNORECASE))
-
-
-def _clarify_text(choices: tuple[Choice, ...]) -> str:
-    options = " Or: ".join(f"{c.question}" for c in choices)
-    return f"I'm not quite sure what you mean. Is it: {options} You can also tap your question on the screen."
 
 
 def _ms(t0: float) -> float:

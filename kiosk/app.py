@@ -11,7 +11,9 @@ captions follow the audio actually played.
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -48,6 +50,8 @@ from core.events import (
 from core.heartbeat import write_heartbeat
 from core.sdnotify import notify, watchdog_interval_s
 from core.settings import Settings
+from dialog.languages import name as language_name
+from kiosk import strings
 from kiosk.doctor import package_version
 from kiosk.keyboard import OnScreenKeyboard
 from kiosk.lockdown import KeyGuard, inhibit_screen_blanking
@@ -59,19 +63,6 @@ _LOGGER = logging.getLogger(__name__)
 LoopFactory = Callable[[Callable[[Event], None]], TurnLoop]
 SourceFactory = Callable[[Callable[[Event], None]], object]
 
-HINTS = {
-    "starting": "Getting ready…",
-    "attract": "Say “{phrase}” or tap the screen",
-    "listening": "I'm listening…",
-    "thinking": "Let me check…",
-    "speaking": "",
-    "follow_up": "Anything else? Just ask.",
-    "clarify": "Which one did you mean? Tap or say it.",
-    "handoff": "Our staff at the counter will be happy to help.",
-    "idle": "Say “{phrase}” or tap the screen to ask another question",
-    "warning": "",
-    "error": "Please ask a member of staff.",
-}
 AVATAR_STATE = {
     "attract": "idle",
     "idle": "idle",
@@ -92,7 +83,7 @@ class _Bridge(QObject):
     """Loop events from any thread to the Qt thread."""
 
     event = pyqtSignal(object)
-    ready = pyqtSignal(object, list)
+    ready = pyqtSignal(object, list, list)
     failed = pyqtSignal(str)
 
 
@@ -160,6 +151,7 @@ class KioskWindow(QWidget):
         source_factory: SourceFactory | None = None,
         locked: bool = False,
         avatar_pack=None,
+        audio_mouth: Callable[[], object] | None = None,
     ) -> None:
         super().__init__()
         self.setObjectName("kiosk")
@@ -184,9 +176,12 @@ class KioskWindow(QWidget):
         self.stats = FrameStats()
         self.startup_stats: FrameStats | None = None
         self._pack = avatar_pack
+        self._audio_mouth = audio_mouth
         self._live = None
         self._pin_dialog = None
         self._suggestions: list[str] = []
+        self.language = "en"
+        self._languages: list[str] = []
         self._stop = threading.Event()
         self._build(title)
         self.apply_theme()
@@ -212,30 +207,31 @@ class KioskWindow(QWidget):
         self._exit_hold.timeout.connect(self._operator_exit)
         QApplication.instance().installEventFilter(self)
         self._beat()
-        threading.Thread(target=self._start_up, name="kiosk-startup", daemon=True).start()
+        self._startup = threading.Thread(target=self._start_up, name="kiosk-startup", daemon=True)
+        self._startup.start()
 
     # -- layout ---------------------------------------------------------------
     def _build(self, title: str) -> None:
-        self.title = QLabel(title, objectName="title", alignment=Qt.AlignmentFlag.AlignCenter)
+        self.title = QLabel(title, objectName="title", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
         self.state_label = QLabel("", objectName="state", alignment=Qt.AlignmentFlag.AlignCenter)
         self.avatar = AvatarView(self)
         self.hint = QLabel("", objectName="hint", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
         self.transcript = QLabel("", objectName="transcript", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
         self.level = QProgressBar(objectName="level", textVisible=False, maximum=100)
         self.level.setFixedHeight(10)
-        self.answer = QLabel("Hello! How can I help you today?", objectName="caption", wordWrap=True)
+        self.answer = QLabel(self._t("hello"), objectName="caption", wordWrap=True)
         self.answer.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.answer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.warning = QLabel("", objectName="warning", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
         self.warning.hide()
         self.error = QLabel("", objectName="error", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
         self.error.hide()
-        self.status = QLabel("Getting ready…", objectName="status", alignment=Qt.AlignmentFlag.AlignCenter)
+        self.status = QLabel(self._t("starting"), objectName="status", alignment=Qt.AlignmentFlag.AlignCenter)
         self.chips = QGridLayout()
         self.chips.setSpacing(14)
 
-        self.input = QLineEdit(placeholderText="Type your question…")
-        self.ask_button = QPushButton("Ask", objectName="ask", enabled=False)
+        self.input = QLineEdit(placeholderText=self._t("placeholder"))
+        self.ask_button = QPushButton(self._t("ask"), objectName="ask", enabled=False)
         self.ask_button.clicked.connect(self._ask_typed)
         self.keyboard = OnScreenKeyboard(self.input)
         self.keyboard.submitted.connect(self._ask_typed)
@@ -250,20 +246,27 @@ class KioskWindow(QWidget):
         typing.addWidget(self.keyboard)
         self.typing.hide()
 
-        def tool(text: str, slot, name: str) -> QPushButton:
-            button = QPushButton(text, objectName="tool", enabled=False)
+        self._labelled: list[tuple[QPushButton, str]] = []  # buttons and their text key, for a language switch
+
+        def tool(key: str, slot, name: str) -> QPushButton:
+            button = QPushButton(self._t(key), objectName="tool", enabled=False)
             button.setAccessibleName(name)
             button.clicked.connect(slot)
+            self._labelled.append((button, key))
             return button
 
-        self.talk_button = tool("Talk", self._talk, "talk")
-        self.type_button = tool("Type", lambda: self.show_keyboard(not self.typing.isVisible()), "type")
-        self.stop_button = tool("Stop", self._stop_speaking, "stop")
-        self.repeat_button = tool("Repeat", self._repeat, "repeat")
-        self.quieter_button = tool("Vol −", lambda: self._change_volume(-0.2), "quieter")
-        self.louder_button = tool("Vol +", lambda: self._change_volume(+0.2), "louder")
-        self.text_button = tool("Text size", self._toggle_large_text, "larger text")
-        self.contrast_button = tool("Contrast", self._toggle_contrast, "high contrast")
+        self.talk_button = tool("talk", self._talk, "talk")
+        self.type_button = tool("type", lambda: self.show_keyboard(not self.typing.isVisible()), "type")
+        self.stop_button = tool("stop", self._stop_speaking, "stop")
+        self.repeat_button = tool("repeat", self._repeat, "repeat")
+        self.quieter_button = tool("quieter", lambda: self._change_volume(-0.2), "quieter")
+        self.louder_button = tool("louder", lambda: self._change_volume(+0.2), "louder")
+        self.text_button = tool("text_size", self._toggle_large_text, "larger text")
+        self.contrast_button = tool("contrast", self._toggle_contrast, "high contrast")
+        self.language_button = QPushButton("", objectName="tool")
+        self.language_button.setAccessibleName("language")
+        self.language_button.clicked.connect(self._next_language)
+        self.language_button.hide()  # shown when the knowledge base has entries in several languages
         for button in (self.text_button, self.contrast_button):
             button.setEnabled(True)
         self.tools = [
@@ -278,9 +281,10 @@ class KioskWindow(QWidget):
 
         top = QHBoxLayout()
         top.addWidget(self.title, 1)
+        top.addWidget(self.language_button)
         top.addWidget(self.state_label)
 
-        panel = QVBoxLayout()
+        panel = self._panel = QVBoxLayout()
         panel.setSpacing(16)
         panel.addWidget(self.hint)
         panel.addWidget(self.transcript)
@@ -306,7 +310,13 @@ class KioskWindow(QWidget):
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         super().resizeEvent(event)
         portrait = self._settings.kiosk.orientation == "portrait"
-        self.avatar.setMinimumHeight(int(self.height() * (0.36 if portrait else 0.6)))
+        wanted = int(self.height() * (0.36 if portrait else 0.6))
+        if portrait:  # the avatar takes what the captions, chips and buttons leave, up to its share
+            margins = self.layout().contentsMargins()
+            top = self.title.sizeHint().height() + self.layout().spacing()
+            room = self.height() - margins.top() - margins.bottom() - top - self._panel.minimumSize().height() - 18
+            wanted = min(wanted, room)
+        self.avatar.setMinimumHeight(max(120, wanted))
 
     def apply_theme(self) -> None:
         self.setStyleSheet(stylesheet(large_text=self.large_text, high_contrast=self.high_contrast))
@@ -318,9 +328,9 @@ class KioskWindow(QWidget):
             if self._pack is not None:
                 from avatar.live import LiveAvatar
 
-                self._live = LiveAvatar(self._pack, fps=self._settings.avatar.fps)
+                self._live = LiveAvatar(self._pack, fps=self._settings.avatar.fps, audio_mouth=self._audio_mouth)
             loop.warm(self._stop)
-            self._bridge.ready.emit(loop, loop.policy.suggestions(6))
+            self._bridge.ready.emit(loop, loop.policy.suggestions(6), loop.languages())
         except Exception as exc:
             _LOGGER.exception("the kiosk could not start its answer engine")
             self._bridge.failed.emit(f"startup: {exc}")
@@ -341,22 +351,68 @@ class KioskWindow(QWidget):
             self._bridge.event.emit(DeviceChanged("microphone", "unavailable", str(exc)))
 
     # -- events (Qt thread) ---------------------------------------------------
-    def _on_ready(self, loop: TurnLoop, suggestions: list[str]) -> None:
+    def _on_ready(self, loop: TurnLoop, suggestions: list[str], languages: list[str]) -> None:
         self.loop = loop
         self.startup_stats, self.stats = self.stats, FrameStats()  # stalls while models load are counted apart
         self._suggestions = suggestions
+        self._languages = languages
+        self.language = loop.language or self.language
         self._set_chips(suggestions)
         for button in self.tools:
             button.setEnabled(True)
-        self.talk_button.setEnabled(loop.listener is not None)
+        self.talk_button.setEnabled(loop.voice_input)
         self.ask_button.setEnabled(True)
         self.status.setText("")
+        self._show_languages()
         loop.start()
         notify("READY=1")
 
+    # -- languages (Qt thread) ------------------------------------------------
+    def _t(self, key: str, **values: object) -> str:
+        return strings.text(self.language, key, **values)
+
+    def _show_languages(self) -> None:
+        """The language button names the next language (hidden for a one-language knowledge base)."""
+        if len(self._languages) < 2:
+            self.language_button.hide()
+            return
+        index = self._languages.index(self.language) if self.language in self._languages else 0
+        upcoming = self._languages[(index + 1) % len(self._languages)]
+        self.language_button.setText(language_name(upcoming))
+        self.language_button.setEnabled(True)
+        self.language_button.show()
+
+    def _next_language(self) -> None:
+        if self.loop is None or len(self._languages) < 2:
+            return
+        index = self._languages.index(self.language) if self.language in self._languages else 0
+        self.loop.set_language(self._languages[(index + 1) % len(self._languages)])
+        self._follow_language()
+
+    def _follow_language(self) -> None:
+        """Show the window in the loop's language (after a switch, or back to the main one after inactivity)."""
+        if self.loop is None or not self.loop.language or self.loop.language == self.language:
+            return
+        self.language = self.loop.language
+        for button, key in self._labelled:
+            button.setText(self._t(key))
+        self.input.setPlaceholderText(self._t("placeholder"))
+        self.ask_button.setText(self._t("ask"))
+        self.keyboard.hide()
+        self.typing.hide()
+        self.talk_button.setEnabled(self.loop.voice_input)
+        self._suggestions = self.loop.policy.suggestions(6, self.language)
+        self._set_chips(self._suggestions)
+        self.answer.setText(self._t("hello"))
+        self.transcript.setText("")
+        voice = language_name(self.loop.voice_language)
+        self.status.setText("" if self.loop.voice_input else self._t("voice_other_language", voice=voice))
+        self._show_languages()
+        self._set_state(self.state)
+
     def _on_failed(self, detail: str) -> None:
         self._last_error = detail[:200]
-        self._show_error("Sorry, I can't answer right now. Please ask a member of staff.")
+        self._show_error(self._t("startup_failed"))
         self._set_state("error")
         _LOGGER.error("visitor-facing error: %s", detail)
 
@@ -389,19 +445,19 @@ class KioskWindow(QWidget):
             self._on_device(event)
         elif isinstance(event, Error):
             self._last_error = event.message[:200]
-            self._show_error("Sorry, something went wrong. Please try again or ask a member of staff.")
+            self._show_error(self._t("went_wrong"))
 
     def _on_device(self, event: DeviceChanged) -> None:
         if event.state == "ok":
             self.error.hide()
-            self.talk_button.setEnabled(self.loop is not None and self.loop.listener is not None)
+            self.talk_button.setEnabled(self.loop is not None and self.loop.voice_input)
             return
         self._last_error = f"{event.kind}: {event.state} {event.detail}"[:200]
         if event.kind == "microphone":
             self.talk_button.setEnabled(False)
-            self._show_error("The microphone is unavailable, please use the touch screen.")
+            self._show_error(self._t("mic_unavailable"))
         else:
-            self._show_error("Sound is unavailable right now; answers are shown on the screen.")
+            self._show_error(self._t("sound_unavailable"))
 
     def _show_error(self, text: str) -> None:
         self.error.setText(text)
@@ -409,22 +465,28 @@ class KioskWindow(QWidget):
 
     def _set_state(self, state: str, reason: str = "") -> None:
         previous, self.state = self.state, state
+        if state == "attract" and self.loop is not None and self.loop.language != self.language:
+            self._follow_language()  # inactivity: the next visitor starts in the main language
         self.state_label.setText(state.replace("_", "-"))
-        hint = HINTS.get(state, "").format(phrase=self._phrase.title())
+        touch_only = self.loop is not None and not self.loop.voice_input
+        key = f"{state}_touch" if touch_only and state in ("attract", "idle", "follow_up", "clarify") else state
+        hint = self._t(key, phrase=self._phrase.title()) if state not in ("speaking", "warning") else ""
         if state == "listening" and reason == "not understood":
-            hint = "Sorry, I didn't catch that. Please say it again, or tap a question."
+            hint = self._t("not_understood")
         self.hint.setText(hint)
         self.level.setVisible(state == "listening")
         if state == "listening" and previous not in ("listening",):
             self.transcript.setText("")
         if state == "attract":
-            self.answer.setText("Hello! How can I help you today?")
+            self.answer.setText(self._t("hello"))
             self.transcript.setText("")
             self.show_keyboard(False)
             if self.loop is not None:
                 self._set_chips(self._suggestions)
         if state == "handoff":
-            self.hint.setText(self._settings.dialog.fallback_message)
+            lang = self.loop.language if self.loop is not None else ""
+            fallback = self.loop.policy.fallback_text(lang) if self.loop is not None else ""
+            self.hint.setText(fallback or self._settings.dialog.fallback_message)
         self.warning.setVisible(state == "warning")
         if state == "warning":
             self._warning_until = time.monotonic() + (self.loop.warning_s if self.loop else 20.0)
@@ -436,7 +498,7 @@ class KioskWindow(QWidget):
 
     def _update_warning(self) -> None:
         left = max(0, round(self._warning_until - time.monotonic()))
-        self.warning.setText(f"Are you still there? Tap anywhere to continue. Starting over in {left} s.")
+        self.warning.setText(self._t("warning", left=left))
 
     # -- timers ---------------------------------------------------------------
     def _on_display(self) -> None:
@@ -538,6 +600,7 @@ class KioskWindow(QWidget):
         while self.chips.count():
             item = self.chips.takeAt(0)
             if item.widget():
+                item.widget().hide()  # at once: the deletion waits for the event loop
                 item.widget().deleteLater()
         for i, question in enumerate(questions):
             chip = QPushButton(question)
@@ -588,14 +651,22 @@ class KioskWindow(QWidget):
         self.shutdown()
         event.accept()
 
-    def shutdown(self) -> None:
+    def shutdown(self, wait_s: float = 10.0) -> bool:
+        """Stop the microphone and the turn loop; False when start-up is still inside a model library.
+
+        Start-up stops between two sentences it pre-synthesizes, so a kiosk stopped while it
+        warms up normally waits a moment here; a thread still inside native code when the
+        interpreter is torn down would abort the process.
+        """
         self._stop.set()
+        self._startup.join(wait_s)
         if self._source is not None:
             self._source.close()
         if self.loop is not None:
             self.loop.shutdown()
             self.loop.sink.close()
         _LOGGER.info("display: %s", self.stats.as_dict())
+        return not self._startup.is_alive()
 
 
 def _fit(width: float, height: float, pack_w: int, pack_h: int) -> tuple[int, int]:
@@ -669,6 +740,7 @@ def run_app(
     audio: bool = True,
 ) -> int:
     """Start the Qt event loop; returns the exit code."""
+    from avatar.audio2mouth import AudioToMouth
     from avatar.pack import load_pack
 
     settings = services.settings
@@ -685,6 +757,7 @@ def run_app(
         home_root=home_root,
         locked=fullscreen,
         avatar_pack=load_pack(settings.avatar.name, home_root),
+        audio_mouth=lambda: AudioToMouth.load(services.models.require("avatar")),
     )
     portrait = settings.kiosk.orientation == "portrait"
     width, height = (1080, 1920) if portrait else (1920, 1080)
@@ -728,6 +801,12 @@ def run_app(
     signal.signal(signal.SIGTERM, terminate)
     signal.signal(signal.SIGINT, terminate)
     code = app.exec()
-    window.shutdown()
+    clean = window.shutdown()
     window._beat()
+    if not clean:  # leave without tearing down libraries a worker thread is still inside
+        _LOGGER.warning("start-up did not stop in time; exiting without interpreter teardown")
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     return code

@@ -167,11 +167,16 @@ def kb_reindex(app: AppContext, kb_name: str | None, all_kbs: bool) -> None:
 @KB_OPTION
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--no-llm", is_flag=True, help="Never generate; answer from entries only.")
+@click.option(
+    "--language", default=None, metavar="CODE", help="Answer from the entries in this language (multilingual KBs)."
+)
 @pass_app
-def ask(app: AppContext, text: str, kb_name: str | None, as_json: bool, no_llm: bool) -> None:
+def ask(app: AppContext, text: str, kb_name: str | None, as_json: bool, no_llm: bool, language: str | None) -> None:
     """Ask the kiosk a question in text; prints its answer."""
+    from dialog.policy import Conversation
+
     policy = app.services.policy(kb_name, with_llm=not no_llm)
-    answer = policy.answer(text)
+    answer = policy.answer(text, Conversation(language=language or ""))
     if as_json:
         click.echo(json.dumps(answer.to_dict()))
         return

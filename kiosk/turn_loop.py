@@ -99,9 +99,13 @@ class TurnLoop:
         volume: float = 1.0,
         clock: Callable[[], float] | None = None,
         synchronous: bool = False,
+        voices: Callable[[str], TtsEngine | None] | None = None,
+        voice_language: str = "",
     ) -> None:
         self.policy = policy
-        self.tts = tts
+        self.tts = self._main_voice = tts
+        self._voices = voices  # language -> a voice for it (None: the kiosk cannot speak it)
+        self._voice_language = voice_language  # what the ASR understands ("": the knowledge base's main language)
         self.sink = sink
         self.listener = listener
         self._emit = emit
@@ -115,6 +119,7 @@ class TurnLoop:
         self._lock = threading.RLock()
         self.state = "starting"
         self.conversation = Conversation()
+        self.language = self._main_language = ""  # until warm() reads the knowledge base's main language
         self._deadline: float | None = None  # when the current state's window ends
         self._last_activity = self._clock()
         self._turn = 0  # bumps on every new turn or interruption; stale workers check it
@@ -137,7 +142,9 @@ class TurnLoop:
             now = self._clock()
             self._deadline = now + window if window is not None else None
             if self.listener is not None:
-                if state in ("thinking", "speaking"):
+                if not self.voice_input:
+                    self.listener.set_mode("muted")  # the ASR does not understand the language on screen
+                elif state in ("thinking", "speaking"):
                     self.listener.set_mode("muted")
                 elif state in ("listening", "follow_up", "clarify", "handoff"):
                     self.listener.set_mode("open")
@@ -154,6 +161,7 @@ class TurnLoop:
         """
         began = time.perf_counter()
         self.policy.warm()
+        self.language = self.main_language
         self.tts.warm()
         done = 0
         for sentence in self.policy.openings():
@@ -170,6 +178,53 @@ class TurnLoop:
     def start(self) -> None:
         """The engines are ready: show the attract screen."""
         self._set_state("attract")
+
+    # -- languages ------------------------------------------------------------
+    @property
+    def main_language(self) -> str:
+        if not self._main_language:
+            self._main_language = self.policy.main_language
+        return self._main_language
+
+    @property
+    def voice_language(self) -> str:
+        """The language the ASR understands (``kiosk.language``)."""
+        return self._voice_language or self.main_language
+
+    @property
+    def voice_input(self) -> bool:
+        """Can the visitor ask by voice now? Only in the language the ASR understands."""
+        return self.listener is not None and (self.language or self.main_language) == self.voice_language
+
+    def languages(self) -> list[str]:
+        """The knowledge base's languages the kiosk can speak, the main language first."""
+        main = self.main_language
+        return [lang for lang in self.policy.languages() or [main] if lang == main or self._voice(lang) is not None]
+
+    def _voice(self, language: str) -> TtsEngine | None:
+        if language == self.main_language:
+            return self._main_voice
+        return self._voices(language) if self._voices is not None else None
+
+    def set_language(self, language: str) -> None:
+        """The visitor picked a language: a new conversation, answers and voice in that language."""
+        voice = self._voice(language)
+        if voice is None:
+            raise ValueError(f"no voice for language {language!r}")
+        with self._lock:
+            self._touch()
+            self._interrupt("language")
+            self.language, self.tts = language, voice
+            self.conversation = Conversation(language=language)
+            self._last_audio = []
+            self._set_state(self._rest_state(), f"language {language}")
+        self._run(lambda: self._warm_voice(voice, language))
+
+    def _warm_voice(self, voice: TtsEngine, language: str) -> None:
+        try:
+            voice.warm()
+        except Exception as exc:
+            _LOGGER.warning("the %s voice did not load: %s", language, exc)
 
     def _touch(self) -> None:
         self._last_activity = self._clock()
@@ -196,6 +251,7 @@ class TurnLoop:
     def _reset(self) -> None:
         """Inactivity: forget the conversation, back to the attract screen."""
         self.conversation = Conversation()
+        self.language, self.tts = self.main_language, self._main_voice  # the next visitor starts afresh
         self._last_audio = []
         self._answered = 0
         self._set_state("attract", "inactivity")
@@ -206,8 +262,8 @@ class TurnLoop:
         with self._lock:
             self._touch()
             self._interrupt("tap")
-            if self.listener is None:
-                self._set_state(self._rest_state(), "no microphone")
+            if not self.voice_input:
+                self._set_state(self._rest_state(), "no microphone" if self.listener is None else "no voice input")
                 return
             self._set_state("listening", "tap", window=self.listen_window_s)
 

@@ -40,6 +40,7 @@ class KioskServices:
         self.settings = settings
         self.home = home
         self.models = ModelManager(settings=settings, home=home)
+        self._voices: dict[str, TtsEngine | None] = {}
 
     @cached_property
     def store(self) -> FaqStore:
@@ -78,6 +79,23 @@ class KioskServices:
         return PiperTts(
             model_path=self.models.require("tts"), speed=cfg.speed, volume=cfg.volume, cache_dir=self.home.cache_dir
         )
+
+    def voice_for(self, language: str) -> TtsEngine | None:
+        """A voice for ``language``: the piper voice if it speaks it, else espeak-ng's; None if neither does."""
+        from dialog.languages import base
+        from speech.tts.espeak import EspeakTts, installed_languages
+
+        voices = self._voices
+        if language not in voices:
+            cfg = self.settings.tts
+            if base(language) == self.tts.language:
+                voices[language] = self.tts
+            elif language.lower() in installed_languages():
+                voices[language] = EspeakTts(language=language, speed=cfg.speed, volume=cfg.volume)
+            else:
+                _LOGGER.warning("no voice speaks %r: its entries are not offered on the kiosk", language)
+                voices[language] = None
+        return voices[language]
 
     @cached_property
     def asr(self) -> AsrEngine:
@@ -159,6 +177,8 @@ class KioskServices:
             emit=emit,
             followup_window_s=self.settings.kiosk.follow_up_listen_s,
             inactivity_timeout_s=self.settings.kiosk.inactivity_timeout_s,
+            voices=self.voice_for,
+            voice_language=self.settings.kiosk.language,
             **options,
         )
 

@@ -329,6 +329,19 @@ class FaqStore:
             params += [like, like, like] + ([query, kb] if query else [])
         return " AND ".join(clauses), params
 
+    def kb_language(self, name: str) -> str:
+        """The knowledge base's main language (new entries default to it)."""
+        row = self.db.execute("SELECT language FROM knowledge_bases WHERE name = ?", [name]).fetchone()
+        return row[0] if row and row[0] else "en"
+
+    def entry_languages(self, kb: str) -> dict[str, str]:
+        """``{faq_id: language}`` of the enabled entries."""
+        return dict(
+            self.db.execute(
+                "SELECT id, language FROM faqs WHERE kb = ? AND deleted_at IS NULL AND enabled = 1", [kb]
+            ).fetchall()
+        )
+
     def categories(self, kb: str) -> list[str]:
         return [
             r[0]

@@ -11,10 +11,18 @@ from core.events import TTSAudio
 class TtsEngine(ABC):
     name = "tts"
     sample_rate = 22050
+    language = "en"  # the voice's language code (``en``, ``es``, ...)
 
     @abstractmethod
+    def synthesize_sentence(self, sentence: str, index: int = 0) -> TTSAudio:
+        """One sentence as one audio chunk; ``phonemes`` is empty when the engine has no timings."""
+
     def synthesize(self, text: str) -> Iterator[TTSAudio]:
         """Yield one :class:`TTSAudio` per sentence of ``text``, as soon as each is ready."""
+        from dialog.sentences import split_sentences
+
+        for index, sentence in enumerate(split_sentences(text)):
+            yield self.synthesize_sentence(sentence, index)
 
     def warm(self) -> None:
         """Load the voice ahead of the first visitor."""

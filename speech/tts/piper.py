@@ -13,7 +13,6 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +65,15 @@ class PiperTts(TtsEngine):
     def warm(self) -> None:
         self._load()
 
+    @property
+    def language(self) -> str:
+        """The voice's language family from its config (``en`` for en_US), read without loading the voice."""
+        try:
+            config = json.loads(Path(f"{self.model_path}.json").read_text(encoding="utf-8"))
+            return str(config["language"]["family"])
+        except (OSError, KeyError, TypeError, ValueError):
+            return "en"
+
     def _cache_path(self, sentence: str) -> Path | None:
         if self.cache_dir is None:
             return None
@@ -101,12 +109,6 @@ class PiperTts(TtsEngine):
             phonemes=np.array(json.dumps([[p.phoneme, p.start, p.end] for p in audio.phonemes])),
         )
         tmp.replace(path)
-
-    def synthesize(self, text: str) -> Iterator[TTSAudio]:
-        from dialog.sentences import split_sentences
-
-        for index, sentence in enumerate(split_sentences(text)):
-            yield self.synthesize_sentence(sentence, index)
 
     def synthesize_sentence(self, sentence: str, index: int = 0) -> TTSAudio:
         """One sentence as one audio chunk (cached)."""
