@@ -5,8 +5,9 @@
 The kiosk's speaker (``devices.sound.Speaker``) plays synthesized sentences
 back to back into a PulseAudio null sink for ``--minutes``; a microphone on the
 sink's monitor records what actually came out. Every 5 s the bench reads
-the speaker's clock (samples played: the position the avatar draws the mouth
-for) and the samples recorded so far. ``mouth_vs_heard`` is the difference
+the speaker's clock (the sample at the loudspeaker, from the DAC time PortAudio
+gives each block: the position the avatar draws the mouth for) and the samples
+recorded so far. ``mouth_vs_heard`` is the difference
 of the two clocks in ms; its change from the first to the last minute is the
 drift (goal: none; offset <= 40 ms). ``wall_vs_audio`` shows how far a mouth
 driven by a wall-clock timer would have drifted over the same run.
@@ -122,6 +123,8 @@ def main() -> None:
                     ),
                 },
                 "wall_vs_audio_ms_at_end": round(float(wall_ms[-1]), 1),
+                # capture overflows lose audio on the recording side: each one moves "heard" behind the mouth
+                "recorder_dropped_blocks": mic.dropped_blocks,
             }
         )
     )

@@ -53,6 +53,13 @@ class AudioSink(ABC):
     def played_samples(self) -> int:
         """Samples of the queued audio actually played so far (the audio clock)."""
 
+    def written_samples(self) -> int:
+        """Samples handed to the device so far: where audio queued now starts on the clock, if nothing is pending.
+
+        Ahead of :meth:`played_samples` by what the device still buffers.
+        """
+        return self.played_samples()
+
     @abstractmethod
     def stop(self) -> None:
         """Drop everything queued and go silent now (barge-in)."""

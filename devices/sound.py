@@ -10,7 +10,6 @@ device returns.
 from __future__ import annotations
 
 import collections
-import contextlib
 import logging
 import os
 import queue
@@ -107,6 +106,7 @@ class Microphone(AudioSource):
         self._queue: queue.Queue[np.ndarray] = queue.Queue(maxsize=200)
         self._backoff = _Backoff(reconnect_max_s)
         self._broken = threading.Event()
+        self.dropped_blocks = 0  # blocks lost to overflow (the device's buffer or this queue): gaps in the audio
 
     def _set_state(self, state: str, detail: str = "") -> None:
         if state != self._state.state or detail != self._state.detail:
@@ -120,9 +120,12 @@ class Microphone(AudioSource):
 
     def _callback(self, indata, frames, time_info, status) -> None:
         if status.input_overflow:
+            self.dropped_blocks += 1
             _LOGGER.debug("microphone overflow")
-        with contextlib.suppress(queue.Full):  # the consumer is behind: drop rather than grow without bound
+        try:
             self._queue.put_nowait(indata[:, 0].copy())
+        except queue.Full:  # the consumer is behind: drop rather than grow without bound
+            self.dropped_blocks += 1
 
     def _open(self):
         sd = _sd()
@@ -173,6 +176,9 @@ class Microphone(AudioSource):
         self._stop.set()
 
 
+TAIL_MAX_S = 1.0  # longest wait for the device's buffered tail after the queue is handed over
+
+
 class Speaker(AudioSink):
     """Playback with a sample-accurate clock; :meth:`stop` silences it within one block."""
 
@@ -186,6 +192,9 @@ class Speaker(AudioSink):
         self._pending: collections.deque[np.ndarray] = collections.deque()
         self._offset = 0  # samples of pending[0] already played
         self._played = 0
+        # (DAC time, clock at the block's start, speech samples in the block) of the last callbacks: when each
+        # block reaches the loudspeaker, so the clock reads the sample being heard now, not the one handed over
+        self._dac_blocks: collections.deque[tuple[float, int, int]] = collections.deque(maxlen=32)
         self._stream = None
         self._latency = 0.0
         self._rate: int | None = None
@@ -209,6 +218,7 @@ class Speaker(AudioSink):
         out = outdata[:, 0]
         filled = 0
         with self._lock:
+            start = self._played
             while filled < frames and self._pending:
                 head = self._pending[0]
                 take = min(frames - filled, len(head) - self._offset)
@@ -221,6 +231,9 @@ class Speaker(AudioSink):
                     self._offset = 0
             if not self._pending:
                 self._idle.set()
+            dac = float(time_info.outputBufferDacTime)
+            if dac > 0.0 and dac >= float(time_info.currentTime):  # some host APIs report no DAC time
+                self._dac_blocks.append((dac, start, filled))
         out[filled:] = 0.0
 
     def _ensure_stream(self, rate: int) -> bool:
@@ -259,13 +272,32 @@ class Speaker(AudioSink):
             self._idle.clear()
 
     def played_samples(self) -> int:
+        """The speech sample reaching the loudspeaker now (from the blocks' DAC times where PortAudio has them)."""
+        with self._lock:
+            stream, blocks, rate = self._stream, self._dac_blocks, self._rate or 1
+            if stream is None or not blocks:
+                return self._played
+            try:
+                now = float(stream.time)
+            except Exception:
+                return self._played
+            heard = blocks[0][1]
+            for dac, start, filled in blocks:
+                if dac > now:
+                    break
+                heard = start + min(filled, int((now - dac) * rate))
+            return heard
+
+    def written_samples(self) -> int:
         with self._lock:
             return self._played
 
     @property
     def output_latency(self) -> float:
-        """PortAudio's output latency of the open stream (the mouth is drawn this much later)."""
-        return self._latency if self._stream is not None else 0.0
+        """Delay between :meth:`played_samples` and the ear: 0 with DAC times, else PortAudio's stream latency."""
+        if self._stream is None or self._dac_blocks:
+            return 0.0
+        return self._latency
 
     @property
     def playing(self) -> bool:
@@ -278,9 +310,20 @@ class Speaker(AudioSink):
             self._idle.set()
 
     def wait(self, timeout: float | None = None) -> bool:
-        return self._idle.wait(timeout)
+        """Until the queue is handed over and its last block has reached the loudspeaker; False on timeout."""
+        began = time.monotonic()
+        if not self._idle.wait(timeout):
+            return False
+        target, handed = self.written_samples(), time.monotonic()
+        while self.played_samples() < target and time.monotonic() - handed < TAIL_MAX_S:
+            if timeout is not None and time.monotonic() - began >= timeout:
+                return False
+            time.sleep(0.005)
+        return True
 
     def _close_stream(self) -> None:
+        with self._lock:
+            self._dac_blocks.clear()
         if self._stream is not None:
             try:
                 self._stream.close(ignore_errors=True)

@@ -439,7 +439,7 @@ class TurnLoop:
 
     def _play(self, chunk: TTSAudio) -> None:
         samples = chunk.samples * self.volume if self.volume != 1.0 else chunk.samples
-        start = max(self.sink.played_samples(), self._queued_end)
+        start = max(self.sink.written_samples(), self._queued_end)
         self.sink.play(np.clip(samples, -1.0, 1.0).astype(np.float32, copy=False), chunk.sample_rate)
         self._queued_end = start + len(samples)
         self._playing.append(_Playing(chunk.text, start, self._queued_end))

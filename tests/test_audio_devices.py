@@ -94,13 +94,15 @@ def test_speaker_plays_with_a_sample_clock_and_stops_at_once(services, null_sink
     audio = next(iter(services.tts.synthesize("Our branch is open from nine to five on weekdays.")))
     speaker.play(audio.samples, audio.sample_rate)
     assert speaker.wait(timeout=15)
-    assert speaker.played_samples() == len(audio.samples)
-    assert 0.0 < speaker.output_latency < 1.0  # reported by PortAudio; the avatar draws the mouth this much later
+    assert speaker.played_samples() == speaker.written_samples() == len(audio.samples)  # wait() covers the tail
+    assert speaker.output_latency == 0.0  # the clock reads the sample at the loudspeaker (PortAudio's DAC times)
     # barge-in: a long answer is cut within 300 ms
     long_answer = np.tile(audio.samples, 4)
     before = speaker.played_samples()
     speaker.play(long_answer, audio.sample_rate)
     time.sleep(0.8)
+    buffered_s = (speaker.written_samples() - speaker.played_samples()) / audio.sample_rate
+    assert 0.0 < buffered_s < 0.5  # handed to the device but not heard yet
     stop_at = time.monotonic()
     speaker.stop()
     assert not speaker.playing
