@@ -80,6 +80,26 @@ class KioskServices:
             model_path=self.models.require("tts"), speed=cfg.speed, volume=cfg.volume, cache_dir=self.home.cache_dir
         )
 
+    def preload(self, *, audio: bool = True) -> None:
+        """Load the models whose loading holds Python's lock (ONNX sessions, protobuf and torch files).
+
+        The window calls this before it shows: loaded later, on its start-up thread, they
+        would freeze the avatar's animation for up to half a second at a time. A part that
+        fails here is left to report itself when the kiosk starts it.
+        """
+        parts = [("voice", self.tts.warm), ("embeddings", self.embedder.warm), ("index", lambda: self.index.client)]
+        if audio:
+            parts += [("end of turn", self.end_of_turn), ("asr", lambda: self.asr), ("wake", self._preload_wake)]
+        for name, load in parts:
+            try:
+                load()
+            except Exception as exc:
+                _LOGGER.warning("not preloaded (%s): %s", name, exc)
+
+    def _preload_wake(self) -> None:
+        if self.settings.wake.engine != "pocketsphinx" and self.models.resolve("wake-model").found:
+            _ = self.wake_model
+
     def voice_for(self, language: str) -> TtsEngine | None:
         """A voice for ``language``: the piper voice if it speaks it, else espeak-ng's; None if neither does."""
         from dialog.languages import base

@@ -50,6 +50,10 @@ class Embedder:
                 _LOGGER.info("embedding model loaded from %s", self.model_path)
         return self._model
 
+    def warm(self) -> None:
+        """Load the model now (ahead of the first question)."""
+        self._load()
+
     @property
     def dimension(self) -> int:
         return int(self._load().get_sentence_embedding_dimension())

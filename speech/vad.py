@@ -8,6 +8,7 @@ utterance reaches ``max_utterance_s``. Hall noise is handled by the model itself
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,23 @@ from core.errors import SpeechError
 from devices.base import BLOCK, SAMPLE_RATE
 
 _LOGGER = logging.getLogger(__name__)
+
+
+@functools.cache
+def _session(path: Path):
+    """One ONNX session per model file: the state travels in the inputs, so detectors can share it.
+
+    Creating a session holds Python's lock for about half a second; shared, it is paid once.
+    """
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    try:
+        return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise SpeechError(f"cannot load the VAD model {path}: {exc}", code="model-not-found") from exc
 
 
 class SpeechProbability:
@@ -31,16 +49,7 @@ class SpeechProbability:
     CONTEXT = 64
 
     def __init__(self, model_path: Path | None = None) -> None:
-        import onnxruntime
-
-        path = model_path or default_vad_model()
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        try:
-            self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:
-            raise SpeechError(f"cannot load the VAD model {path}: {exc}", code="model-not-found") from exc
+        self._session = _session(Path(model_path or default_vad_model()))
         self._sr = np.array(SAMPLE_RATE, dtype=np.int64)
         self.reset()
 
