@@ -329,7 +329,7 @@ class KioskWindow(QWidget):
                 from avatar.live import LiveAvatar
 
                 self._live = LiveAvatar(self._pack, fps=self._settings.avatar.fps, audio_mouth=self._audio_mouth)
-            loop.warm(self._stop)
+            loop.warm(self._stop, openings=False)
             self._bridge.ready.emit(loop, loop.policy.suggestions(6), loop.languages())
         except Exception as exc:
             _LOGGER.exception("the kiosk could not start its answer engine")
@@ -337,6 +337,7 @@ class KioskWindow(QWidget):
             return
         if self._source_factory is not None and loop.listener is not None:
             threading.Thread(target=self._audio, args=(loop,), name="kiosk-audio", daemon=True).start()
+        loop.warm_openings(self._stop)  # after the first start-up, all of them come from the disk cache
 
     def _audio(self, loop: TurnLoop) -> None:
         """Microphone blocks into the loop until the window closes (the source reconnects by itself)."""
@@ -770,8 +771,9 @@ def run_app(
         inhibit_screen_blanking()
         window.resize(width, height)
         window.showFullScreen()
-    else:
-        window.resize(width // 2, height // 2)
+    else:  # a development window: 60 % of the kiosk screen, inside this screen
+        available = app.primaryScreen().availableGeometry()
+        window.resize(min(int(width * 0.6), available.width()), min(int(height * 0.6), available.height()))
         window.show()
     if ask:
 

@@ -154,8 +154,8 @@ class TurnLoop:
             _LOGGER.debug("state %s → %s %s", previous, state, reason)
             self._emit(StateChanged(state, previous, reason))
 
-    def warm(self, stop: threading.Event | None = None) -> int:
-        """Load the matching models and the LLM, then synthesize the first sentence of every answer and stock reply.
+    def warm(self, stop: threading.Event | None = None, *, openings: bool = True) -> int:
+        """Load the matching models, the LLM and the voice; then (``openings``) pre-synthesize answers' first sentences.
 
         The audio is disk-cached, so after the first start-up answers begin at once.
         """
@@ -163,12 +163,23 @@ class TurnLoop:
         self.policy.warm()
         self.language = self.main_language
         self.tts.warm()
+        _LOGGER.info("answer engines ready in %.1f s", time.perf_counter() - began)
+        return self.warm_openings(stop) if openings else 0
+
+    def warm_openings(self, stop: threading.Event | None = None) -> int:
+        """Synthesize the first sentence of every answer and stock reply into the audio cache.
+
+        A visitor's turn goes first: between sentences this waits while the kiosk is thinking or speaking.
+        """
+        began = time.perf_counter()
         done = 0
         for sentence in self.policy.openings():
+            while self.state in ("thinking", "speaking") and not (stop is not None and stop.is_set()):
+                time.sleep(0.2)
             if stop is not None and stop.is_set():
                 break
             try:
-                self.tts.synthesize_sentence(sentence)
+                self._main_voice.synthesize_sentence(sentence)
             except Exception as exc:  # a sentence the voice cannot say is synthesized (and fails) live instead
                 _LOGGER.warning("cannot pre-synthesize %r: %s", sentence[:40], exc)
             done += 1
