@@ -1,15 +1,18 @@
 """Speech recognition and wake phrase, measured on spoken kiosk questions.
 
-    .venv/bin/python bench/voice.py [--per-kb N] [--minutes-negative M]
+    .venv/bin/python bench/voice.py [--per-kb N] [--minutes-negative M] [--split report|tune] [--no-wake]
 
 Audio is made here: the demo knowledge bases' held-out questions
 (bench/data/*_eval.csv) spoken by the packaged piper voice at three speeds, by
 espeak-ng voices, and mixed with noise at 10 dB SNR. Reports word error rate
 per condition for the pocketsphinx engine with the generic and with the
 knowledge-base language model, how often the spoken question still gets the
-right answer, and the wake phrase's detection rate and false wakes (near-miss
-phrases, and M minutes of ordinary questions without the phrase).
-Prints one JSON object.
+right answer, the final transcript's latency after the last audio block, and
+the wake phrase's detection rate and false wakes (near-miss phrases, and M
+minutes of ordinary questions without the phrase; --no-wake skips them).
+The reported questions are the first N labelled ones of each file; --split
+tune takes labelled questions 41 to 40 + N instead, for tuning the recognizer
+without looking at the reported ones. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -57,12 +60,18 @@ def word_errors(ref: str, hyp: str) -> tuple[int, int]:
     return d[len(h)], len(r)
 
 
-def questions(per_kb: int) -> list[tuple[str, str, str]]:
+TUNE_START = 40  # labelled questions from here on are the tune split; the report takes the first ones
+
+
+def questions(per_kb: int, split: str = "report") -> list[tuple[str, str, str]]:
+    if split == "report" and per_kb > TUNE_START:
+        raise SystemExit(f"--per-kb above {TUNE_START} would report on tune questions")
+    start = 0 if split == "report" else TUNE_START
     out = []
     for kb in ("bank", "metro", "museum"):
         with (DATA / f"{kb}_eval.csv").open(encoding="utf-8") as handle:
             rows = [r for r in csv.DictReader(handle) if r["expected_id"]]
-        out += [(kb, r["text"], r["expected_id"]) for r in rows[:per_kb]]
+        out += [(kb, r["text"], r["expected_id"]) for r in rows[start : start + per_kb]]
     return out
 
 
@@ -88,6 +97,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--per-kb", type=int, default=20, help="questions per demo knowledge base")
     parser.add_argument("--minutes-negative", type=float, default=10.0, help="minutes of non-wake speech")
+    parser.add_argument("--split", choices=("report", "tune"), default="report", help="which questions")
+    parser.add_argument("--no-wake", action="store_true", help="measure speech recognition only")
     args = parser.parse_args()
     from kiosk.wiring import KioskServices
     from speech.asr.pocketsphinx import PocketsphinxAsr
@@ -95,14 +106,14 @@ def main() -> None:
     from speech.tts.piper import PiperTts
 
     rng = np.random.default_rng(42)
-    report: dict[str, object] = {"bench": "voice", "machine": f"{os.cpu_count()} cores"}
+    report: dict[str, object] = {"bench": "voice", "machine": f"{os.cpu_count()} cores", "split": args.split}
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         home = KioskHome(tmp / "home").ensure()
         services = KioskServices(settings=load_settings(None, env={}), home=home)
         voice_path = services.models.require("tts")
         model_dir = services.models.require("asr-pocketsphinx")
-        items = questions(args.per_kb)
+        items = questions(args.per_kb, args.split)
 
         def piper(speed: float) -> list[np.ndarray]:
             tts = PiperTts(model_path=voice_path, speed=speed)
@@ -135,10 +146,16 @@ def main() -> None:
             row = {}
             for label in ("generic", "kb_lm"):
                 errors = words = correct = 0
+                finals = []  # seconds from the last audio block to the final transcript
                 started = time.perf_counter()
                 for (kb, text, expected), audio in zip(items, audios, strict=True):
                     engine = engines["generic"] if label == "generic" else kb_engines[kb]
-                    hyp = engine.transcribe(audio)
+                    session = engine.session()
+                    for block in to_blocks(audio):
+                        session.accept(block)
+                    final_started = time.perf_counter()
+                    hyp = session.finish()
+                    finals.append(time.perf_counter() - final_started)
                     e, n = word_errors(normalize_phrase(text), hyp)
                     errors, words = errors + e, words + n
                     decision = policies[kb].decide(hyp)
@@ -148,9 +165,14 @@ def main() -> None:
                     "wer": round(errors / words, 4),
                     "answer_accuracy": round(correct / len(items), 4),
                     "real_time_factor": round((time.perf_counter() - started) / audio_s, 3),
+                    "final_ms_p50": round(float(np.percentile(finals, 50)) * 1000, 1),
+                    "final_ms_p95": round(float(np.percentile(finals, 95)) * 1000, 1),
                 }
             asr_report[name] = row
         report["asr"] = {"questions": len(items), "conditions": asr_report}
+        if args.no_wake:
+            print(json.dumps(report))
+            return
 
         # wake phrase: positives in several voices and speeds, with and without noise
         positives, phrase_ends = [], []  # where "kiosk" ends (piper alignments), for the detection delay
