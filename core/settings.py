@@ -119,8 +119,9 @@ class AsrSection:
     )
     kb_language_model: bool = setting(
         False,
-        "Decode with a language model built from the knowledge base's questions, alternates and answers "
-        "(pocketsphinx), or restrict vosk to their words. Measured in bench/asr.py.",
+        "Bias recognition toward the knowledge base's questions, alternates and answers: pocketsphinx re-ranks "
+        "its 50 best transcripts with their trigrams mixed into the generic model; vosk is restricted to their "
+        "words. Measured in bench/voice.py.",
     )
 
 
