@@ -146,7 +146,8 @@ def run_app(tmp: Path, idle_s: float = 20.0) -> dict:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    peak_rss, states = 0.0, []
+    peak_rss, states, ready_s = 0.0, [], None
+    launched = time.monotonic()
     try:
         deadline = time.monotonic() + 150
         while time.monotonic() < deadline:  # until the answer is over and the kiosk waits
@@ -155,6 +156,8 @@ def run_app(tmp: Path, idle_s: float = 20.0) -> dict:
             state = beat.data.get("state") if beat.present else None
             if state and (not states or states[-1] != state):
                 states.append(state)
+            if ready_s is None and state not in (None, "starting"):
+                ready_s = time.monotonic() - launched
             if state in ("idle", "attract") and "speaking" in states:
                 break
             time.sleep(0.2)
@@ -167,11 +170,34 @@ def run_app(tmp: Path, idle_s: float = 20.0) -> dict:
         proc.terminate()
         proc.wait(30)
     beat = read_heartbeat(home)
+    restart = _restart(command, home)
     return {
+        "ready_after_launch_s": round(ready_s, 1) if ready_s is not None else None,
+        "restart": restart,
         "states": states,
         "idle_cpu_percent_of_one_core": round(idle_cpu, 1),
         "peak_rss_mb": round(peak_rss),
         "display": beat.data.get("display", {}) if beat.present else {},
+        "display_during_startup": beat.data.get("display_startup", {}) if beat.present else {},
+    }
+
+
+def _restart(command: list[str], home: Path) -> dict:
+    """The same kiosk started again (indexes, classifier and answer audio cached): time to ready, start-up stalls."""
+    from core.heartbeat import read_heartbeat
+
+    (home / "kiosk_status.json").unlink(missing_ok=True)
+    launched = time.monotonic()
+    proc = subprocess.Popen([*command, "--quit-after", "25"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ready_s = None
+    while proc.poll() is None:
+        beat = read_heartbeat(home)
+        if ready_s is None and beat.present and beat.data.get("state") not in (None, "starting"):
+            ready_s = time.monotonic() - launched
+        time.sleep(0.1)
+    beat = read_heartbeat(home)
+    return {
+        "ready_after_launch_s": round(ready_s, 1) if ready_s is not None else None,
         "display_during_startup": beat.data.get("display_startup", {}) if beat.present else {},
     }
 
