@@ -4,13 +4,20 @@
 
 The kiosk's speaker (``devices.sound.Speaker``) plays synthesized sentences
 back to back into a PulseAudio null sink for ``--minutes``; a microphone on the
-sink's monitor records what actually came out. Every 5 s the bench reads
-the speaker's clock (the sample at the loudspeaker, from the DAC time PortAudio
-gives each block: the position the avatar draws the mouth for) and the samples
-recorded so far. ``mouth_vs_heard`` is the difference
-of the two clocks in ms; its change from the first to the last minute is the
-drift (goal: none; offset <= 40 ms). ``wall_vs_audio`` shows how far a mouth
-driven by a wall-clock timer would have drifted over the same run.
+sink's monitor records what actually came out. Every 5 s the bench reads the
+speaker's clock: the speech sample at the loudspeaker now, from the DAC time
+PortAudio gives each block, which is what the avatar draws the mouth for.
+
+At the end each reading is checked against the recording: the half second of
+speech that starts at the clock's sample is found in the recording by
+cross-correlation, near the moment the reading was taken. ``mouth_vs_heard_ms``
+is how much later the sound came out than the clock said (the recording's own
+capture latency is in it, a constant); its change from the first to the last
+minute is the drift (goal: none). Locating the speech itself keeps the
+measure right when the device falls behind and plays silence in between
+(underruns on a loaded machine), which counting recorded samples would not.
+``wall_vs_audio_ms_at_end`` shows how far a mouth on a wall-clock timer would
+have been off.
 """
 
 from __future__ import annotations
@@ -31,6 +38,26 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+WINDOW_S = 0.5  # speech matched per reading
+SEARCH_S = 0.6  # how far from the expected moment it is looked for, either side
+READ_EVERY_S = 5.0
+
+
+def locate(recording: np.ndarray, speech: np.ndarray, expected: int, rate: int) -> tuple[int, float]:
+    """Index in ``recording`` where ``speech`` best matches near ``expected``, and the normalized correlation."""
+    from scipy.signal import fftconvolve
+
+    lo = max(0, expected - int(SEARCH_S * rate))
+    hi = min(len(recording), expected + int(SEARCH_S * rate) + len(speech))
+    segment = recording[lo:hi]
+    if len(segment) < len(speech) or not np.any(speech):
+        return expected, 0.0
+    corr = fftconvolve(segment, speech[::-1], mode="valid")
+    energy = np.sqrt(np.convolve(segment**2, np.ones(len(speech)), mode="valid")) * np.linalg.norm(speech)
+    score = corr / np.maximum(energy, 1e-9)
+    best = int(np.argmax(score))
+    return lo + best, float(score[best])
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -41,7 +68,7 @@ def main() -> None:
 
     from core.home import KioskHome
     from core.settings import load_settings
-    from devices.base import SAMPLE_RATE
+    from devices.base import SAMPLE_RATE, resample
     from devices.sound import Microphone, Speaker
     from kiosk.wiring import KioskServices
 
@@ -60,70 +87,84 @@ def main() -> None:
             ]
             chunks = [services.tts.synthesize_sentence(t) for t in texts]
         rate = chunks[0].sample_rate
+        heard16 = [resample(c.samples, rate) for c in chunks]  # the same sentences at the recording's rate
         speaker = Speaker(device=f"pulse:{sink}")
         mic = Microphone(device=f"pulse:{sink}.monitor")
-        recorded = {"samples": 0, "first": None}
+        blocks: list[np.ndarray] = []
+        started = {"t": None}
         stop = threading.Event()
 
         def record() -> None:
             for block in mic.blocks():
-                if recorded["first"] is None:
-                    loud = np.nonzero(np.abs(block) > 1e-3)[0]
-                    if len(loud) == 0:
-                        continue
-                    recorded["first"] = time.monotonic()
-                    recorded["samples"] += len(block) - int(loud[0])
-                else:
-                    recorded["samples"] += len(block)
+                if started["t"] is None:
+                    started["t"] = time.monotonic() - len(block) / SAMPLE_RATE
+                blocks.append(block)
                 if stop.is_set():
                     break
 
         recorder = threading.Thread(target=record, daemon=True)
         recorder.start()
         time.sleep(1.0)
+        played: list[int] = []  # which sentence, in the order queued
         queued = 0
         start = time.monotonic()
-        samples: list[tuple[float, float, float]] = []
-        next_sample = start + 5.0
-        i = 0
+        readings: list[tuple[float, int]] = []  # (monotonic time, speaker clock)
+        next_reading = start + READ_EVERY_S
         while time.monotonic() - start < args.minutes * 60:
             while queued - speaker.played_samples() < rate:  # keep about a second queued, like a long answer
-                chunk = chunks[i % len(chunks)]
-                speaker.play(chunk.samples, rate)
-                queued += len(chunk.samples)
-                i += 1
+                k = len(played) % len(chunks)
+                speaker.play(chunks[k].samples, rate)
+                played.append(k)
+                queued += len(chunks[k].samples)
             now = time.monotonic()
-            if now >= next_sample and recorded["first"] is not None:
-                mouth_s = speaker.played_samples() / rate  # what the avatar draws the mouth for
-                heard_s = recorded["samples"] / SAMPLE_RATE  # what came out of the device
-                samples.append((now - start, mouth_s, heard_s))
-                next_sample += 5.0
+            if now >= next_reading and started["t"] is not None:
+                readings.append((now, speaker.played_samples()))
+                next_reading += READ_EVERY_S
             time.sleep(0.05)
         stop.set()
         speaker.close()
         mic.close()
     finally:
         subprocess.run(["pactl", "unload-module", module], check=False)
-    data = np.array(samples)
-    offset_ms = (data[:, 1] - data[:, 2]) * 1000
-    wall_ms = (data[:, 0] - data[0, 0] - (data[:, 1] - data[0, 1])) * 1000
-    minute = max(1, int(60 / 5))
+
+    recording = np.concatenate(blocks)
+    starts = np.cumsum([0] + [len(chunks[k].samples) for k in played])  # speaker clock where each sentence starts
+    starts16 = np.cumsum([0] + [len(heard16[k]) for k in played])
+    speech16 = np.concatenate([heard16[k] for k in played])
+    rows = []
+    for now, clock in readings:
+        j = int(np.searchsorted(starts, clock, side="right")) - 1
+        if j >= len(played):
+            continue
+        at16 = int(starts16[j] + (clock - starts[j]) * SAMPLE_RATE / rate)  # the same moment of speech at 16 kHz
+        window = speech16[at16 : at16 + int(WINDOW_S * SAMPLE_RATE)]
+        expected = int((now - started["t"]) * SAMPLE_RATE)
+        found, score = locate(recording, window, expected, SAMPLE_RATE)
+        rows.append((now - start, clock / rate, (found - expected) / SAMPLE_RATE * 1000, score))
+    data = np.array(rows)
+    good = data[data[:, 3] > 0.8]
+    offset_ms = good[:, 2]
+    per_minute = max(1, int(60 / READ_EVERY_S))
+    wall_ms = (data[-1, 0] - data[0, 0] - (data[-1, 1] - data[0, 1])) * 1000
     print(
         json.dumps(
             {
                 "bench": "drift",
                 "minutes": round(float(data[-1, 0]) / 60, 1),
                 "readings": len(data),
+                "located": len(good),
                 "mouth_vs_heard_ms": {
-                    "first_minute_mean": round(float(offset_ms[:minute].mean()), 1),
-                    "last_minute_mean": round(float(offset_ms[-minute:].mean()), 1),
-                    "drift": round(float(offset_ms[-minute:].mean() - offset_ms[:minute].mean()), 1),
+                    "first_minute_mean": round(float(offset_ms[:per_minute].mean()), 1),
+                    "last_minute_mean": round(float(offset_ms[-per_minute:].mean()), 1),
+                    "drift": round(float(offset_ms[-per_minute:].mean() - offset_ms[:per_minute].mean()), 1),
                     "max_abs_deviation_from_first_minute": round(
-                        float(np.abs(offset_ms - offset_ms[:minute].mean()).max()), 1
+                        float(np.abs(offset_ms - offset_ms[:per_minute].mean()).max()), 1
+                    ),
+                    "p95_abs_deviation_from_first_minute": round(
+                        float(np.percentile(np.abs(offset_ms - offset_ms[:per_minute].mean()), 95)), 1
                     ),
                 },
-                "wall_vs_audio_ms_at_end": round(float(wall_ms[-1]), 1),
-                # capture overflows lose audio on the recording side: each one moves "heard" behind the mouth
+                "wall_vs_audio_ms_at_end": round(float(wall_ms), 1),
                 "recorder_dropped_blocks": mic.dropped_blocks,
             }
         )
