@@ -118,7 +118,7 @@ class AsrSection:
         choices=("auto", "vosk", "pocketsphinx"),
     )
     kb_language_model: bool = setting(
-        False,
+        True,
         "Bias recognition toward the knowledge base's questions, alternates and answers: pocketsphinx re-ranks "
         "its 50 best transcripts with their trigrams mixed into the generic model; vosk is restricted to their "
         "words. Measured in bench/voice.py.",
