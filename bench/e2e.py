@@ -1,6 +1,6 @@
 """End to end: end of the visitor's speech → first answer audio, through the whole kiosk loop.
 
-    scripts/with-test-env.sh .venv/bin/python bench/e2e.py [--json] [--skip-app]
+    scripts/with-test-env.sh .venv/bin/python bench/e2e.py [--json] [--skip-app | --app-only]
 
 Spoken questions (piper, natural variation) from bench/data/bank_eval.csv (30
 in-scope questions, 10 of them after "Hey kiosk,") and two-part questions that
@@ -13,7 +13,9 @@ p95 <= 1.2 s; ``generated`` p50 <= 1.5 s.
 Then the real Qt app (``kiosk run --windowed --ask ...``, needs a display and
 PulseAudio, which scripts/with-test-env.sh provides) answers one question and
 waits: CPU while idle (goal < 15 % of one core), peak RSS (goal < 1.5 GB) and
-display frame gaps (a gap over 100 ms is a stall).
+display frame gaps (a gap over 100 ms is a stall). Run nothing else that plays
+sound meanwhile: the window's microphone is PulseAudio's default source, which
+hears the default sink, and a null sink another program loads becomes the default.
 """
 
 from __future__ import annotations
@@ -206,12 +208,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print only the JSON result")
     parser.add_argument("--skip-app", action="store_true", help="only the simulated turns")
+    parser.add_argument("--app-only", action="store_true", help="only the real window")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        result = {"machine": f"{os.cpu_count()} CPUs", "turns": run_turns(Path(tmp))}
+        result: dict = {"machine": f"{os.cpu_count()} CPUs"}
+        if not args.app_only:
+            result["turns"] = run_turns(Path(tmp))
         if not args.skip_app:
             result["app"] = run_app(Path(tmp))
-    if not args.json:
+    if not args.json and "turns" in result:
         for row in result["turns"].pop("turns"):
             print(f"{row['first_audio_ms'] or 0:7.0f} ms  [{row['mode']}] {row['said']!r} → {row['heard']!r}")
     print(json.dumps(result, indent=None if args.json else 2))
