@@ -10,10 +10,12 @@ PortAudio gives each block, which is what the avatar draws the mouth for.
 
 At the end each reading is checked against the recording: the half second of
 speech that starts at the clock's sample is found in the recording by
-cross-correlation, near the moment the reading was taken. ``mouth_vs_heard_ms``
-is how much later the sound came out than the clock said (the recording's own
-capture latency is in it, a constant); its change from the first to the last
-minute is the drift (goal: none). Locating the speech itself keeps the
+cross-correlation, near the sample the microphone took in at the reading's
+moment (from PortAudio's capture time of each block, on the same clock as the
+speaker's DAC times: the sink's own sample rate, a few ppm off the system
+clock, cancels out). ``mouth_vs_heard_ms`` is how much later the sound came out
+than the clock said; its change from the first to the last minute is the drift
+(goal: none). Locating the speech itself keeps the
 measure right when the device falls behind and plays silence in between
 (underruns on a loaded machine), which counting recorded samples would not.
 ``wall_vs_audio_ms_at_end`` shows how far a mouth on a wall-clock timer would
@@ -27,7 +29,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -68,8 +69,8 @@ def main() -> None:
 
     from core.home import KioskHome
     from core.settings import load_settings
-    from devices.base import SAMPLE_RATE, resample
-    from devices.sound import Microphone, Speaker
+    from devices.base import BLOCK, SAMPLE_RATE, resample
+    from devices.sound import Speaker, _sd, resolve_device
     from kiosk.wiring import KioskServices
 
     sink = f"drift_{uuid.uuid4().hex[:6]}"
@@ -89,26 +90,26 @@ def main() -> None:
         rate = chunks[0].sample_rate
         heard16 = [resample(c.samples, rate) for c in chunks]  # the same sentences at the recording's rate
         speaker = Speaker(device=f"pulse:{sink}")
-        mic = Microphone(device=f"pulse:{sink}.monitor")
-        blocks: list[np.ndarray] = []
-        started = {"t": None}
-        stop = threading.Event()
+        blocks: list[tuple[float, np.ndarray]] = []  # (capture time of the first sample, samples)
 
-        def record() -> None:
-            for block in mic.blocks():
-                if started["t"] is None:
-                    started["t"] = time.monotonic() - len(block) / SAMPLE_RATE
-                blocks.append(block)
-                if stop.is_set():
-                    break
+        def captured(indata, frames, time_info, status) -> None:
+            blocks.append((float(time_info.inputBufferAdcTime), indata[:, 0].copy()))
 
-        recorder = threading.Thread(target=record, daemon=True)
-        recorder.start()
+        sd = _sd()
+        mic = sd.InputStream(
+            samplerate=SAMPLE_RATE,
+            channels=1,
+            dtype="float32",
+            blocksize=BLOCK,
+            device=resolve_device(f"pulse:{sink}.monitor", "input"),
+            callback=captured,
+        )
+        mic.start()
         time.sleep(1.0)
         played: list[int] = []  # which sentence, in the order queued
         queued = 0
         start = time.monotonic()
-        readings: list[tuple[float, int]] = []  # (monotonic time, speaker clock)
+        readings: list[tuple[float, int]] = []  # (PortAudio time, speaker clock)
         next_reading = start + READ_EVERY_S
         while time.monotonic() - start < args.minutes * 60:
             while queued - speaker.played_samples() < rate:  # keep about a second queued, like a long answer
@@ -116,31 +117,37 @@ def main() -> None:
                 speaker.play(chunks[k].samples, rate)
                 played.append(k)
                 queued += len(chunks[k].samples)
-            now = time.monotonic()
-            if now >= next_reading and started["t"] is not None:
-                readings.append((now, speaker.played_samples()))
+            if time.monotonic() >= next_reading:
+                now, clock = speaker.clock()
+                if now is not None:
+                    readings.append((now, clock))
                 next_reading += READ_EVERY_S
             time.sleep(0.05)
-        stop.set()
         speaker.close()
+        mic.stop()
         mic.close()
     finally:
         subprocess.run(["pactl", "unload-module", module], check=False)
 
-    recording = np.concatenate(blocks)
+    recording = np.concatenate([b for _, b in blocks])
+    adc = np.array([t for t, _ in blocks])
+    block_starts = np.cumsum([0] + [len(b) for _, b in blocks])[:-1]
+    if not np.all(adc > 0):  # no capture times from this host API: the blocks' count stands in for them
+        adc = adc[0] + block_starts / SAMPLE_RATE if adc[0] > 0 else readings[0][0] + block_starts / SAMPLE_RATE
     starts = np.cumsum([0] + [len(chunks[k].samples) for k in played])  # speaker clock where each sentence starts
     starts16 = np.cumsum([0] + [len(heard16[k]) for k in played])
     speech16 = np.concatenate([heard16[k] for k in played])
     rows = []
     for now, clock in readings:
         j = int(np.searchsorted(starts, clock, side="right")) - 1
-        if j >= len(played):
+        b = int(np.searchsorted(adc, now, side="right")) - 1
+        if j >= len(played) or b < 0:
             continue
         at16 = int(starts16[j] + (clock - starts[j]) * SAMPLE_RATE / rate)  # the same moment of speech at 16 kHz
         window = speech16[at16 : at16 + int(WINDOW_S * SAMPLE_RATE)]
-        expected = int((now - started["t"]) * SAMPLE_RATE)
+        expected = int(block_starts[b] + (now - adc[b]) * SAMPLE_RATE)  # what the microphone took in at that time
         found, score = locate(recording, window, expected, SAMPLE_RATE)
-        rows.append((now - start, clock / rate, (found - expected) / SAMPLE_RATE * 1000, score))
+        rows.append((now - readings[0][0], clock / rate, (found - expected) / SAMPLE_RATE * 1000, score))
     data = np.array(rows)
     good = data[data[:, 3] > 0.8]
     offset_ms = good[:, 2]
@@ -165,7 +172,7 @@ def main() -> None:
                     ),
                 },
                 "wall_vs_audio_ms_at_end": round(float(wall_ms), 1),
-                "recorder_dropped_blocks": mic.dropped_blocks,
+                "capture_times": "PortAudio ADC times" if np.all(np.array([t for t, _ in blocks]) > 0) else "counted",
             }
         )
     )

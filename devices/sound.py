@@ -273,20 +273,26 @@ class Speaker(AudioSink):
 
     def played_samples(self) -> int:
         """The speech sample reaching the loudspeaker now (from the blocks' DAC times where PortAudio has them)."""
+        return self.clock()[1]
+
+    def clock(self) -> tuple[float | None, int]:
+        """(PortAudio stream time, the speech sample at the loudspeaker then); the time is None without a stream."""
         with self._lock:
             stream, blocks, rate = self._stream, self._dac_blocks, self._rate or 1
-            if stream is None or not blocks:
-                return self._played
+            if stream is None:
+                return None, self._played
             try:
                 now = float(stream.time)
             except Exception:
-                return self._played
+                return None, self._played
+            if not blocks:
+                return now, self._played
             heard = blocks[0][1]
             for dac, start, filled in blocks:
                 if dac > now:
                     break
                 heard = start + min(filled, int((now - dac) * rate))
-            return heard
+            return now, heard
 
     def written_samples(self) -> int:
         with self._lock:
