@@ -168,9 +168,9 @@ class AnswerPolicy:
         self.retriever.prepare(self.kb)
         self.retriever.match(self.kb, "what are your opening hours")  # loads the embedding model
         if self.llm is not None:
-            try:
+            try:  # the answers' system prompt: the engine keeps its evaluated prefix for the first real answer
                 limits = GenerationLimits(max_tokens=2, timeout_s=30.0, temperature=0.0)
-                for _ in self.llm.stream([ChatMessage("user", "Hello")], limits=limits):
+                for _ in self.llm.stream(self._messages("What are your opening hours?", []), limits=limits):
                     pass
             except LlmError as exc:
                 _LOGGER.warning("the LLM did not answer its warm-up: %s", exc)
@@ -467,10 +467,9 @@ class AnswerPolicy:
         passages += [p.text for p in decision.passages]
         return passages
 
-    def _generate(self, question: str, passages: list[str], cancel: threading.Event | None) -> Iterator[str]:
-        assert self.llm is not None
+    def _messages(self, question: str, passages: list[str]) -> list[ChatMessage]:
         facts = "\n".join(f"- {p}" for p in passages)
-        messages = [
+        return [
             ChatMessage(
                 "system",
                 f"You are the information kiosk of {self.place}. Answer the visitor's question in one or two short "
@@ -478,6 +477,10 @@ class AnswerPolicy:
             ),
             ChatMessage("user", f"Facts:\n{facts}\n\nQuestion: {question}"),
         ]
+
+    def _generate(self, question: str, passages: list[str], cancel: threading.Event | None) -> Iterator[str]:
+        assert self.llm is not None
+        messages = self._messages(question, passages)
         limits = GenerationLimits(
             max_tokens=self.llm_settings.max_tokens,
             timeout_s=self.llm_settings.timeout_s,
