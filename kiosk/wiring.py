@@ -80,14 +80,18 @@ class KioskServices:
             model_path=self.models.require("tts"), speed=cfg.speed, volume=cfg.volume, cache_dir=self.home.cache_dir
         )
 
-    def preload(self, *, audio: bool = True) -> None:
+    def preload(self, *, audio: bool = True, kb: str | None = None) -> None:
         """Load the models whose loading holds Python's lock (ONNX sessions, protobuf and torch files).
 
         The window calls this before it shows: loaded later, on its start-up thread, they
-        would freeze the avatar's animation for up to half a second at a time. A part that
-        fails here is left to report itself when the kiosk starts it.
+        would freeze the avatar's animation for up to half a second at a time. With ``kb``
+        the knowledge base is indexed and its classifier trained or loaded here too (the
+        optimizer holds the lock; on a first start that takes seconds). A part that fails
+        here is left to report itself when the kiosk starts it.
         """
         parts = [("voice", self.tts.warm), ("embeddings", self.embedder.warm), ("index", lambda: self.index.client)]
+        if kb is not None:
+            parts.append(("knowledge base", lambda: self.retriever.prepare(kb)))
         if audio:
             parts += [("end of turn", self.end_of_turn), ("asr", lambda: self.asr), ("wake", self._preload_wake)]
         for name, load in parts:
