@@ -10,6 +10,7 @@ device returns.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import os
 import queue
@@ -106,7 +107,6 @@ class Microphone(AudioSource):
         self._queue: queue.Queue[np.ndarray] = queue.Queue(maxsize=200)
         self._backoff = _Backoff(reconnect_max_s)
         self._broken = threading.Event()
-        self.dropped_blocks = 0  # blocks lost to overflow (the device's buffer or this queue): gaps in the audio
 
     def _set_state(self, state: str, detail: str = "") -> None:
         if state != self._state.state or detail != self._state.detail:
@@ -120,12 +120,9 @@ class Microphone(AudioSource):
 
     def _callback(self, indata, frames, time_info, status) -> None:
         if status.input_overflow:
-            self.dropped_blocks += 1
             _LOGGER.debug("microphone overflow")
-        try:
+        with contextlib.suppress(queue.Full):  # the consumer is behind: drop rather than grow without bound
             self._queue.put_nowait(indata[:, 0].copy())
-        except queue.Full:  # the consumer is behind: drop rather than grow without bound
-            self.dropped_blocks += 1
 
     def _open(self):
         sd = _sd()
