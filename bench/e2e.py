@@ -187,9 +187,9 @@ def run_app(tmp: Path) -> dict:
 
 def _restart(command: list[str], home: Path) -> dict:
     """The same kiosk started again (indexes, classifier and answer audio cached): time to ready, start-up stalls."""
-    from core.heartbeat import read_heartbeat
+    from core.heartbeat import STATUS_FILE, read_heartbeat
 
-    (home / "kiosk_status.json").unlink(missing_ok=True)
+    (home / STATUS_FILE).unlink(missing_ok=True)
     launched = time.monotonic()
     proc = subprocess.Popen([*command, "--quit-after", "40"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ready_s = idle_cpu = None
