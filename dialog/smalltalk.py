@@ -42,8 +42,8 @@ _OTHER_RULES: dict[str, list[tuple[str, str]]] = {
     ],
 }
 _COMPILED = {
-    "en": [(name, re.compile(p, re.IGNORECASE)) for name, p in _RULES],
-    **{lang: [(n, re.compile(p, re.IGNORECASE)) for n, p in rules] for lang, rules in _OTHER_RULES.items()},
+    lang: [(name, re.compile(p, re.IGNORECASE)) for name, p in rules]
+    for lang, rules in {"en": _RULES, **_OTHER_RULES}.items()
 }
 
 REPLIES = {
