@@ -372,22 +372,28 @@ class KioskWindow(QWidget):
     def _t(self, key: str, **values: object) -> str:
         return strings.text(self.language, key, **values)
 
+    def _upcoming_language(self) -> str | None:
+        """The language the button switches to (None for a one-language knowledge base)."""
+        if len(self._languages) < 2:
+            return None
+        index = self._languages.index(self.language) if self.language in self._languages else 0
+        return self._languages[(index + 1) % len(self._languages)]
+
     def _show_languages(self) -> None:
         """The language button names the next language (hidden for a one-language knowledge base)."""
-        if len(self._languages) < 2:
+        upcoming = self._upcoming_language()
+        if upcoming is None:
             self.language_button.hide()
             return
-        index = self._languages.index(self.language) if self.language in self._languages else 0
-        upcoming = self._languages[(index + 1) % len(self._languages)]
         self.language_button.setText(language_name(upcoming))
         self.language_button.setEnabled(True)
         self.language_button.show()
 
     def _next_language(self) -> None:
-        if self.loop is None or len(self._languages) < 2:
+        upcoming = self._upcoming_language()
+        if self.loop is None or upcoming is None:
             return
-        index = self._languages.index(self.language) if self.language in self._languages else 0
-        self.loop.set_language(self._languages[(index + 1) % len(self._languages)])
+        self.loop.set_language(upcoming)
         self._follow_language()
 
     def _follow_language(self) -> None:
