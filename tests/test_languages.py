@@ -155,6 +155,9 @@ def test_the_window_switches_language(qtbot, services) -> None:
         qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
         assert window.language == "es" and button.text() == "English"
         assert window.talk_button.text() == "Hablar" and window.answer.text().startswith("¡Hola")
+        qtbot.mouseClick(window.type_button, Qt.MouseButton.LeftButton)
+        assert window.keyboard.isVisible()  # the switch hid the typing panel, not the keyboard inside it
+        qtbot.mouseClick(window.type_button, Qt.MouseButton.LeftButton)
         chips = [window.chips.itemAt(i).widget().text() for i in range(window.chips.count())]
         assert chips and all("¿" in c for c in chips)
         window.ask("¿Dónde están los baños?")
