@@ -490,9 +490,10 @@ class KioskWindow(QWidget):
             if self.loop is not None:
                 self._set_chips(self._suggestions)
         if state == "handoff":
-            lang = self.loop.language if self.loop is not None else ""
-            fallback = self.loop.policy.fallback_text(lang) if self.loop is not None else ""
-            self.hint.setText(fallback or self._settings.dialog.fallback_message)
+            loop = self.loop
+            self.hint.setText(
+                loop.policy.fallback_text(loop.language) if loop is not None else self._settings.dialog.fallback_message
+            )
         self.warning.setVisible(state == "warning")
         if state == "warning":
             self._warning_until = time.monotonic() + (self.loop.warning_s if self.loop else 20.0)
