@@ -135,6 +135,14 @@ class Decision:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class _KbLanguages:
+    version: int  # the knowledge base's version these were read at
+    main: str
+    entries: dict[str, str]  # enabled entry -> its language
+    multilingual: bool
+
+
 class AnswerPolicy:
     """Answers questions from one knowledge base."""
 
@@ -156,7 +164,7 @@ class AnswerPolicy:
         self.llm_settings = llm_settings
         self.llm = llm
         self.turn_log = turn_log
-        self._entry_languages: tuple[int, dict[str, str]] = (-2, {})
+        self._language_cache: _KbLanguages | None = None
 
     # -- helpers ------------------------------------------------------------
     @property
@@ -190,21 +198,28 @@ class AnswerPolicy:
 
     @property
     def main_language(self) -> str:
-        return self.store.kb_language(self.kb)
+        return self._kb_languages().main
 
     def languages(self) -> list[str]:
         """The languages of the enabled entries, the main language first, then by number of entries."""
+        info = self._kb_languages()
         counts: dict[str, int] = {}
-        for lang in self._languages().values():
+        for lang in info.entries.values():
             counts[lang] = counts.get(lang, 0) + 1
-        main = self.main_language
-        return sorted(counts, key=lambda lang: (lang != main, -counts[lang], lang))
+        return sorted(counts, key=lambda lang: (lang != info.main, -counts[lang], lang))
 
-    def _languages(self) -> dict[str, str]:
+    def _kb_languages(self) -> _KbLanguages:
+        """The knowledge base's languages, read again only when it changes."""
         version = self.store.kb_version(self.kb)
-        if self._entry_languages[0] != version:
-            self._entry_languages = (version, self.store.entry_languages(self.kb))
-        return self._entry_languages[1]
+        if self._language_cache is None or self._language_cache.version != version:
+            entries = self.store.entry_languages(self.kb)
+            self._language_cache = _KbLanguages(
+                version,
+                self.store.kb_language(self.kb),
+                entries,
+                len({languages.base(lang) for lang in entries.values()}) > 1,
+            )
+        return self._language_cache
 
     @staticmethod
     def _in_language(entry_language: str, language: str) -> bool:
@@ -243,11 +258,11 @@ class AnswerPolicy:
 
     def _search(self, text: str, language: str) -> MatchResult:
         """Match ``text`` against the entries in ``language`` (all entries when the KB has one language)."""
-        entry_languages = self._languages()
-        if len({languages.base(lang) for lang in entry_languages.values()}) <= 1:
+        info = self._kb_languages()
+        if not info.multilingual:
             return self.retriever.match(self.kb, text)
         result = self.retriever.match(self.kb, text, k=12)
-        kept = [c for c in result.candidates if self._in_language(entry_languages.get(c.faq_id, ""), language)]
+        kept = [c for c in result.candidates if self._in_language(info.entries.get(c.faq_id, ""), language)]
         return MatchResult(kept[:5], result.passages, result.timings_ms)
 
     def _match(self, text: str, conversation: Conversation | None, language: str) -> tuple[MatchResult, str, str]:
