@@ -37,7 +37,7 @@ LOOKAHEAD = 6  # frames (60 ms)
 
 @dataclass(frozen=True)
 class ModelConfig:
-    channels: int = 64
+    channels: int = 96
     layers: int = 5
     lookahead: int = LOOKAHEAD
     n_mels: int = N_MELS

@@ -1,8 +1,10 @@
-"""Training and evaluation data for the audio-to-mouth model, generated here: piper speech with exact alignments.
+"""Training and evaluation data for the audio-to-mouth model, generated here: speech with exact phoneme timings.
 
 Each utterance is synthesized by the packaged piper voice (its phoneme
-alignments are the truth), at a chosen speed, optionally pitch/formant shifted
-with sox (a different-sounding voice, same timing). Truth per 10 ms frame: the
+alignments are the truth) or by an espeak-ng voice (the phoneme events of
+libespeak-ng, :mod:`speech.tts.espeak_lib`, are the truth), at a chosen speed,
+optionally pitch/formant shifted with sox (a different-sounding voice, same
+timing). Truth per 10 ms frame: the
 viseme of the phoneme being spoken and the mouth parameters the TTS-driven
 avatar would show (:meth:`VisemeTrack.from_phonemes`). Utterances are cached
 on disk, so a second run of training or evaluation does not synthesize again.
@@ -28,16 +30,31 @@ from core.errors import AvatarError
 
 _LOGGER = logging.getLogger(__name__)
 DATA_VERSION = 2
+ESPEAK_WORDS_PER_MINUTE = 160  # espeak-ng at speed 1.0, about piper's pace
 
 
 @dataclass(frozen=True)
 class VoiceVariant:
-    """How an utterance is voiced: piper speed and a pitch shift in cents (0: the voice as is)."""
+    """How an utterance is voiced: speed and a pitch shift in cents (0: the voice as is).
+
+    ``espeak`` names an espeak-ng voice (``en-gb+f3``: accent + voice variant) to
+    speak instead of piper, with ``espeak_pitch`` its base pitch (0..99).
+    """
 
     name: str
     speed: float = 1.0
     pitch_cents: int = 0
     snr_db: float | None = None  # white noise added at evaluation (training adds noise on the fly)
+    espeak: str = ""
+    espeak_pitch: int = 50
+
+    def cache_fields(self) -> dict:
+        """What makes the audio (piper variants keep the keys they had before espeak-ng voices existed)."""
+        fields = dict(self.__dict__)
+        if not self.espeak:
+            fields.pop("espeak")
+            fields.pop("espeak_pitch")
+        return fields
 
 
 @dataclass
@@ -113,9 +130,15 @@ class UtteranceFactory:
 
     def audio(self, text: str, variant: VoiceVariant, seed: int = 0) -> tuple[np.ndarray, int, tuple]:
         """Samples, rate and phoneme timings of one voiced sentence (not cached)."""
-        tts = self._engine()
-        tts.speed = variant.speed
-        chunk = tts.synthesize_sentence(text)
+        if variant.espeak:
+            from speech.tts.espeak_lib import synthesize
+
+            wpm = round(ESPEAK_WORDS_PER_MINUTE * variant.speed)
+            chunk = synthesize(text, voice=variant.espeak, words_per_minute=wpm, pitch=variant.espeak_pitch)
+        else:
+            tts = self._engine()
+            tts.speed = variant.speed
+            chunk = tts.synthesize_sentence(text)
         samples = pitch_shift(chunk.samples, chunk.sample_rate, variant.pitch_cents)
         if variant.snr_db is not None:
             samples = add_noise(samples, variant.snr_db, np.random.default_rng(seed))
@@ -123,7 +146,7 @@ class UtteranceFactory:
 
     def utterance(self, text: str, variant: VoiceVariant, seed: int = 0) -> Utterance:
         """Features of the voiced sentence (cached) with truth derived from its phoneme timings (not cached)."""
-        key = json.dumps([DATA_VERSION, text, variant.__dict__, seed], sort_keys=True)
+        key = json.dumps([DATA_VERSION, text, variant.cache_fields(), seed], sort_keys=True)
         path = self.cache / f"{hashlib.sha1(key.encode()).hexdigest()}.npz"
         feats = phonemes = None
         if path.exists():

@@ -1,8 +1,9 @@
 """Evaluate the audio-to-mouth model on held-out sentences and voices: ``python -m avatar.evaluate [--json]``.
 
-Truth comes from piper's phoneme alignments (as in training), on sentences the
-training split never saw, spoken by voice variants outside the training range
-(faster and slower speech, larger pitch/formant shifts, added noise). Reports
+Truth comes from the voices' phoneme timings (as in training), on sentences the
+training split never saw, spoken by voice variants outside the training range:
+piper faster and slower, with larger pitch/formant shifts and added noise, and
+espeak-ng accents and voices (one a Klatt formant voice) not used in training. Reports
 per variant: viseme frame accuracy, accuracy over coarse mouth groups, closure
 recall for /m b p/, mean absolute error of the mouth parameters and the jaw
 correlation, next to a majority-class baseline.
@@ -33,6 +34,10 @@ EVAL_VARIANTS = (
     VoiceVariant("higher", speed=1.0, pitch_cents=450),
     VoiceVariant("lower", speed=1.0, pitch_cents=-400),
     VoiceVariant("noisy", speed=1.0, snr_db=12.0),
+    # espeak-ng accents and voices the training data never uses (see avatar.train.ESPEAK_TRAIN_*)
+    VoiceVariant("espeak-f", espeak="en-gb-scotland+f5", espeak_pitch=60),
+    VoiceVariant("espeak-m", speed=1.15, espeak="en-029+m7", espeak_pitch=40),
+    VoiceVariant("espeak-klatt", speed=0.9, espeak="en-us-nyc+klatt3"),
 )
 GROUPS = {
     "rest": "rest",

@@ -1,10 +1,11 @@
 """Train the audio-to-mouth model: ``python -m avatar.train [--out PATH] [--sentences N] [--steps N]``.
 
 Generates its own data (piper speech at several speeds and pitch shifts with
-exact phoneme alignments, see :mod:`avatar.dataset`), augments features on the
+exact phoneme alignments, and espeak-ng accents and voices with the phoneme
+timings libespeak-ng reports, see :mod:`avatar.dataset`), augments features on the
 fly (gain, spectral tilt, noise floor, band masking), trains the small causal
 network for a fixed number of steps with fixed seeds, and writes
-``avatar/weights/audio2mouth.pt``. A few minutes on two CPU cores.
+``avatar/weights/audio2mouth.pt``. About ten minutes on two CPU cores (the first run also synthesizes its data).
 """
 
 from __future__ import annotations
@@ -30,24 +31,39 @@ SEED = 1234
 CROP = 200  # frames (2 s)
 
 
-def training_variants(rng: random.Random, per_sentence: int) -> list[VoiceVariant]:
-    """Speeds 0.8..1.25 and pitch shifts within +-250 cents (evaluation uses shifts outside this range)."""
+# espeak-ng accents ("en" is British) and voice variants for training; avatar.evaluate speaks with others
+ESPEAK_TRAIN_ACCENTS = ("en-us", "en", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd")
+ESPEAK_TRAIN_VOICES = (
+    "m1", "m2", "m3", "m4", "m5", "f1", "f2", "f3", "f4", "klatt", "klatt2", "Alex", "Andy", "linda", "benjamin", "steph"
+)  # fmt: skip
+
+
+def training_variants(rng: random.Random, per_sentence: int, espeak_per_sentence: int = 0) -> list[VoiceVariant]:
+    """piper at speeds 0.8..1.25 with pitch shifts within +-250 cents (evaluation uses shifts outside this
+    range), and espeak-ng voices at speeds 0.8..1.25 and base pitches 30..70."""
     out = []
     for k in range(per_sentence):
         speed = rng.choice((0.8, 0.9, 1.0, 1.1, 1.25))
         cents = 0 if k == 0 else rng.choice((-250, -150, 150, 250))
         out.append(VoiceVariant(f"train-s{speed}-p{cents}", speed=speed, pitch_cents=cents))
+    for _ in range(espeak_per_sentence):
+        voice = f"{rng.choice(ESPEAK_TRAIN_ACCENTS)}+{rng.choice(ESPEAK_TRAIN_VOICES)}"
+        speed = rng.choice((0.8, 0.9, 1.0, 1.1, 1.25))
+        pitch = rng.randrange(30, 71, 10)
+        out.append(VoiceVariant(f"train-{voice}-s{speed}-p{pitch}", speed=speed, espeak=voice, espeak_pitch=pitch))
     return out
 
 
-def build_dataset(n_sentences: int, per_sentence: int, seed: int, progress: bool = True) -> list[Utterance]:
+def build_dataset(
+    n_sentences: int, per_sentence: int, seed: int, espeak_per_sentence: int = 0, progress: bool = True
+) -> list[Utterance]:
     factory = UtteranceFactory()
     rng = random.Random(seed)
     texts = sentences(n_sentences, seed=seed)
     data: list[Utterance] = []
     start = time.perf_counter()
     for i, text in enumerate(texts):
-        for variant in training_variants(rng, per_sentence):
+        for variant in training_variants(rng, per_sentence, espeak_per_sentence):
             data.append(factory.utterance(text, variant))
         if progress and (i + 1) % 20 == 0:
             _LOGGER.info("data: %d/%d sentences (%.0f s)", i + 1, len(texts), time.perf_counter() - start)
@@ -95,7 +111,15 @@ def batches(data: list[Utterance], batch: int, rng: np.random.Generator):
 
 
 def train(
-    *, out: Path, n_sentences: int = 160, per_sentence: int = 2, steps: int = 2500, batch: int = 16, seed: int = SEED
+    *,
+    out: Path,
+    n_sentences: int = 160,
+    per_sentence: int = 2,
+    espeak_per_sentence: int = 2,
+    steps: int = 5000,
+    batch: int = 16,
+    channels: int = ModelConfig.channels,
+    seed: int = SEED,
 ) -> dict:
     import torch
 
@@ -103,14 +127,14 @@ def train(
     np_rng = np.random.default_rng(seed)
     torch.set_num_threads(1)  # two threads on a busy two-core machine are many times slower
     t0 = time.perf_counter()
-    data = build_dataset(n_sentences, per_sentence, seed)
+    data = build_dataset(n_sentences, per_sentence, seed, espeak_per_sentence)
     data_s = time.perf_counter() - t0
     frames = sum(len(u.feats) for u in data)
     _LOGGER.info("dataset: %d utterances, %.1f min of audio, ready in %.0f s", len(data), frames / 6000, data_s)
     all_feats = np.concatenate([u.feats for u in data])
     mean, std = all_feats.mean(axis=0), all_feats.std(axis=0) + 1e-5
 
-    config = ModelConfig()
+    config = ModelConfig(channels=channels)
     net = build_network(config)
     n_params = sum(p.numel() for p in net.parameters())
     opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=1e-4)
@@ -149,6 +173,7 @@ def train(
         "seed": seed,
         "sentences": n_sentences,
         "utterances": len(data),
+        "espeak_per_sentence": espeak_per_sentence,
         "audio_minutes": round(frames / 6000, 2),
         "steps": steps,
         "batch": batch,
@@ -171,8 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--sentences", type=int, default=160)
     parser.add_argument("--per-sentence", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=2500)
+    parser.add_argument("--espeak-per-sentence", type=int, default=2, help="espeak-ng voicings of each sentence")
+    parser.add_argument("--steps", type=int, default=5000)
     parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--channels", type=int, default=ModelConfig.channels, help="width of the network")
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
@@ -180,8 +207,10 @@ def main(argv: list[str] | None = None) -> int:
         out=args.out,
         n_sentences=args.sentences,
         per_sentence=args.per_sentence,
+        espeak_per_sentence=args.espeak_per_sentence,
         steps=args.steps,
         batch=args.batch,
+        channels=args.channels,
         seed=args.seed,
     )
     print(meta)

@@ -116,7 +116,7 @@ for _viseme, _phones in {
     "E": "ɛ e ə ɜ ɘ ᵻ",
     "I": "i ɪ j y ɨ",
     "O": "o ɔ ɒ ɔ̃",
-    "U": "u ʊ ɯ ɵ",
+    "U": "u ʊ ɯ ɵ ʉ",
     "MBP": "m b p ɱ",
     "FV": "f v",
     "TH": "θ ð",
