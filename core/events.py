@@ -100,12 +100,16 @@ class SpeechStarted(Event):
 
 @dataclass(frozen=True)
 class SpeechEnded(Event):
-    """End of turn detected: ``t`` ends the utterance kept, ``voiced_end`` its last speech, ``detected`` the stream time of the decision."""
+    """End of turn detected: ``t`` ends the utterance kept, ``voiced_end`` its last speech, ``detected`` the stream time of the decision.
+
+    ``confident``: the turn ended after the shorter silence because the words so far were a confident question.
+    """
 
     t: float
     truncated: bool = False
     voiced_end: float = 0.0
     detected: float = 0.0
+    confident: bool = False
 
 
 @dataclass(frozen=True)

@@ -103,6 +103,20 @@ class VadSection:
     """Voice activity and end-of-turn detection."""
 
     end_silence_s: float = setting(0.6, "Silence that ends the visitor's turn.", minimum=0.2, maximum=5.0)
+    confident_end_silence_s: float = setting(
+        0.25,
+        "Shorter silence that ends the turn when what was heard so far is already a question the knowledge base "
+        "answers with confidence (see confident_end_score).",
+        minimum=0.1,
+        maximum=5.0,
+    )
+    confident_end_score: float = setting(
+        0.8,
+        "Answer score the words heard so far must reach for the shorter silence to end the turn; 1 turns the "
+        "shortcut off.",
+        minimum=0.0,
+        maximum=1.0,
+    )
     max_utterance_s: float = setting(
         15.0, "Longest single question before the kiosk cuts in.", minimum=2.0, maximum=120.0
     )

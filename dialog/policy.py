@@ -183,6 +183,10 @@ class AnswerPolicy:
             except LlmError as exc:
                 _LOGGER.warning("the LLM did not answer its warm-up: %s", exc)
 
+    def ready(self) -> bool:
+        """Whether a decision now would be quick: the knowledge base is indexed and nothing is re-indexing it."""
+        return self.retriever.ready(self.kb)
+
     def openings(self, language: str | None = None) -> list[str]:
         """The first sentence of everything the kiosk says often in ``language`` (to synthesize ahead of visitors)."""
         lang = language or self.main_language

@@ -101,6 +101,7 @@ class TurnLoop:
         synchronous: bool = False,
         voices: Callable[[str], TtsEngine | None] | None = None,
         voice_language: str = "",
+        confident_end_score: float = 1.0,
     ) -> None:
         self.policy = policy
         self.tts = self._main_voice = tts
@@ -130,10 +131,14 @@ class TurnLoop:
         self._answered = 0
         self._speech_end: SpeechEnded | None = None
         self._speech_end_wall = 0.0
+        self._matching_warm = False  # warm() loaded the matching models
         if listener is not None:
             listener.suppress_wake = self._saying_wake_phrase
             phrase = listener.wake.phrase if listener.wake is not None else "hey kiosk"
             self._phrase = normalize_phrase(phrase)
+            self.confident_end_score = confident_end_score
+            if confident_end_score < 1.0:
+                listener.confident_end = self._confident_question
 
     # -- state ----------------------------------------------------------------
     def _set_state(self, state: str, reason: str = "", window: float | None = None) -> None:
@@ -161,6 +166,7 @@ class TurnLoop:
         """
         began = time.perf_counter()
         self.policy.warm()
+        self._matching_warm = True
         self.language = self.main_language
         self.tts.warm()
         _LOGGER.info("answer engines ready in %.1f s", time.perf_counter() - began)
@@ -380,6 +386,18 @@ class TurnLoop:
                     timer.origin = self._speech_end_wall
                 timer.mark("asr_final_after_speech_end")
                 self._answer(event.text, timer, "voice")
+
+    def _confident_question(self, text: str) -> bool:
+        """Are the words heard so far a question the policy answers from one entry with confidence?
+
+        Asked by the listener after a short silence (on the audio thread): if so, the turn ends there. Only
+        while matching is quick (warmed up, the knowledge base indexed); otherwise the turn waits for the full
+        silence rather than hold up the microphone.
+        """
+        if not (self._matching_warm and self.policy.ready()):
+            return False
+        decision = self.policy.decide(text, self.conversation)
+        return decision.mode == "faq" and (decision.score or 0.0) >= self.confident_end_score
 
     # -- answering ------------------------------------------------------------
     def _interrupt(self, reason: str) -> bool:

@@ -187,6 +187,7 @@ class KioskServices:
             asr=self.asr,
             wake=self.wake_detector() if (require_wake or self.settings.wake.enabled) else None,
             require_wake=require_wake,
+            confident_end_silence_s=self.settings.vad.confident_end_silence_s,
         )
 
     def turn_loop(self, *, sink, emit, listener: Listener | None, kb: str | None = None, **options) -> TurnLoop:
@@ -203,6 +204,7 @@ class KioskServices:
             inactivity_timeout_s=self.settings.kiosk.inactivity_timeout_s,
             voices=self.voice_for,
             voice_language=self.settings.kiosk.language,
+            confident_end_score=self.settings.vad.confident_end_score,
             **options,
         )
 

@@ -148,6 +148,19 @@ class Retriever:
             state.version = version
             return report
 
+    def ready(self, kb: str) -> bool:
+        """Whether matching ``kb`` now would start at once, without indexing it first.
+
+        Cheap, and never waits: while another thread prepares the knowledge base it is not ready.
+        """
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            state = self._state.get(kb)
+            return state is not None and state.version == self.store.kb_version(kb)
+        finally:
+            self._lock.release()
+
     @staticmethod
     def _best_row(state: _KbState, sims: np.ndarray, j: int) -> int:
         """Index of entry ``j``'s best-matching phrasing."""

@@ -15,6 +15,13 @@ utterance depends on :attr:`Listener.mode`:
 Recognition streams: an ASR session opens when a question's speech starts and
 gets every block as it arrives (partial transcripts on the way), so the final
 transcript costs only the decoder's last step after the end of turn.
+
+A turn ends after the end-of-turn detector's silence (``vad.end_silence_s``),
+or sooner: after ``confident_end_silence_s`` of silence the words heard so far
+go to ``confident_end`` (the turn loop asks the answer policy whether they are
+already a question it answers with confidence); if so the turn ends there. A
+visitor who pauses mid-question ("where is the ... toilet") is not cut off,
+because half a question rarely scores that high.
 """
 
 from __future__ import annotations
@@ -48,6 +55,8 @@ class Listener:
         require_wake: bool = True,
         listen_window_s: float = 6.0,
         suppress_wake: Callable[[], bool] | None = None,
+        confident_end: Callable[[str], bool] | None = None,
+        confident_end_silence_s: float = 0.25,
     ) -> None:
         if require_wake and wake is None:
             raise ValueError("require_wake needs a wake word detector")
@@ -56,6 +65,8 @@ class Listener:
         self.wake = wake
         self.listen_window_s = listen_window_s
         self.suppress_wake = suppress_wake
+        self.confident_end = confident_end
+        self.confident_end_blocks = max(1, round(confident_end_silence_s / BLOCK_S))
         phrase = wake.phrase if wake else "hey kiosk"
         self._wake_text = re.compile(r"^\s*(" + r"\s+".join(map(re.escape, phrase.split())) + r")\b[\s,.!]*", re.I)
         self.t = 0.0  # stream time (seconds) after the last block
@@ -122,8 +133,11 @@ class Listener:
             partial = self._session.accept(block)
             if partial:
                 events.append(Transcript(self._strip(partial), False, round(self._session_start, 3), round(self.t, 3)))
+        confident = segment is None and self._question_complete()
+        if confident:
+            segment = self.endpoint.end_now()
         if segment is not None:
-            events.extend(self._finish(segment))
+            events.extend(self._finish(segment, confident=confident))
         return events
 
     def flush(self) -> list[Event]:
@@ -159,8 +173,27 @@ class Listener:
     def _strip(self, text: str) -> str:
         return self._wake_text.sub("", text).strip()
 
-    def _finish(self, segment: Segment) -> list[Event]:
-        ended = SpeechEnded(round(segment.end, 3), segment.truncated, round(segment.voiced_end, 3), round(self.t, 3))
+    def _question_complete(self) -> bool:
+        """After the shorter silence: are the words so far a question ``confident_end`` accepts?"""
+        if self.confident_end is None or self._session is None or self.mode == "muted":
+            return False
+        if self.endpoint.silence_blocks != self.confident_end_blocks:
+            return False
+        if self.t - self._session_start < MIN_QUESTION_S:
+            return False
+        text = self._strip(self._session.partial())
+        if not text:
+            return False
+        try:
+            return bool(self.confident_end(text))
+        except Exception:  # a failing check must not lose the visitor's question: wait for the full silence
+            _LOGGER.exception("confident end-of-turn check failed for %r", text)
+            return False
+
+    def _finish(self, segment: Segment, *, confident: bool = False) -> list[Event]:
+        ended = SpeechEnded(
+            round(segment.end, 3), segment.truncated, round(segment.voiced_end, 3), round(self.t, 3), confident
+        )
         session, self._session = self._session, None
         if session is None:
             return [ended]

@@ -154,6 +154,17 @@ class EndOfTurnDetector:
             return self._close(len(self._utterance) - max(0, self._silent_run - 6))  # keep ~0.2 s of tail
         return None
 
+    @property
+    def silence_blocks(self) -> int:
+        """Blocks of silence since the last speech of the utterance in progress (0 outside an utterance)."""
+        return self._silent_run if self.in_speech else 0
+
+    def end_now(self) -> Segment | None:
+        """End the utterance in progress at once (the caller decided the turn is over), keeping its short tail."""
+        if not self.in_speech or not self._utterance:
+            return None
+        return self._close(len(self._utterance) - max(0, self._silent_run - 6))
+
     def flush(self) -> Segment | None:
         """The utterance in progress when the stream ends."""
         if not self.in_speech or not self._utterance:

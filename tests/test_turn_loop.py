@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.events import PlaybackFinished, StateChanged, Transcript, WakeDetected
+from core.events import PlaybackFinished, SpeechEnded, StateChanged, Transcript, WakeDetected
 from devices.base import BLOCK, SAMPLE_RATE, AudioSink, resample, to_blocks
 from speech.wav import write_wav
 
@@ -102,7 +102,8 @@ def test_simulate_json_contract_and_frames(kiosk_cli, services, voice, tmp_path:
     for key in ("asr_final_after_speech_end", "answer_ready_after_speech_end", "first_audio_after_speech_end"):
         assert 0 < timings[key] < 20_000, key
     assert timings["asr_final_after_speech_end"] <= timings["first_audio_after_speech_end"]
-    assert timings["end_of_turn_after_speech_end"] >= 500  # the configured 0.6 s of silence, in stream time
+    # in stream time: the 0.25 s after a confident question, else the configured 0.6 s of silence
+    assert 200 <= timings["end_of_turn_after_speech_end"] <= 700
     assert second["tap"] and second["wake"] == [] and second["faq_id"] == "bank-coin-counting"
     pngs = sorted((frames / "wake").glob("frame_*.png"))
     assert len(pngs) == first["frames"] == int(first["answer_audio_s"] * 30) + 1
@@ -135,6 +136,61 @@ def _wait(predicate, timeout: float = 60.0) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.02)
+
+
+def _turn_ends(loop, events, audio: np.ndarray) -> tuple[list, list[str]]:
+    """Warm the loop up, tap, say ``audio``, and return the turn's SpeechEnded events and final transcripts."""
+    loop.warm(openings=False)
+    loop.tap()
+    _feed(loop, audio)
+    _wait(lambda: any(isinstance(e, Transcript) and e.final for e in events))
+    ends = [e for e in events if isinstance(e, SpeechEnded)]
+    return ends, [e.text for e in events if isinstance(e, Transcript) and e.final]
+
+
+def test_a_confident_question_ends_the_turn_after_a_short_silence(services, voice) -> None:
+    question = np.concatenate([silence(0.3), voice("What are your opening hours on weekdays?"), silence(1.2)])
+    events: list = []
+    loop = _loop(services, ClockedSink(), events)
+    (end,), (text,) = _turn_ends(loop, events, question)
+    assert "opening hours" in text
+    assert end.confident and end.detected - end.voiced_end < 0.4
+    loop.shutdown()
+
+    # without the shortcut the turn waits for the full silence
+    events = []
+    loop = _loop(services, ClockedSink(), events)
+    loop.listener.confident_end = None
+    (end,), _ = _turn_ends(loop, events, question)
+    assert not end.confident and end.detected - end.voiced_end >= 0.55
+    loop.shutdown()
+
+
+def test_a_pause_in_the_middle_of_a_question_does_not_end_the_turn(services, voice) -> None:
+    events: list = []
+    loop = _loop(services, ClockedSink(), events)
+    audio = [silence(0.3), voice("Where can I find the"), silence(0.45), voice("cash machine?"), silence(1.2)]
+    ends, texts = _turn_ends(loop, events, np.concatenate(audio))
+    assert len(ends) == 1 and len(texts) == 1
+    assert "cash machine" in texts[0]
+    _wait(lambda: loop.state in ("speaking", "follow_up"))
+    assert loop.conversation.last_faq_id == "bank-atm-location"
+    loop.shutdown()
+
+
+def test_a_failing_confidence_check_waits_for_the_full_silence(services, voice) -> None:
+    def broken(text: str) -> bool:
+        raise RuntimeError("no index")
+
+    listener = services.listener(require_wake=False)
+    listener.set_mode("open")
+    listener.confident_end = broken
+    audio = np.concatenate([silence(0.3), voice("Do you count coins?"), silence(1.2)])
+    events = [e for b in to_blocks(audio) for e in listener.feed(b)]
+    (end,) = [e for e in events if isinstance(e, SpeechEnded)]
+    assert not end.confident and end.detected - end.voiced_end >= 0.55
+    (text,) = [e.text for e in events if isinstance(e, Transcript) and e.final]
+    assert "coins" in text
 
 
 def test_wake_phrase_barges_in_while_the_kiosk_speaks(services, voice) -> None:

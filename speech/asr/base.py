@@ -32,6 +32,10 @@ class AsrSession(ABC):
     def finish(self) -> str:
         """The final transcript of the utterance."""
 
+    def partial(self) -> str:
+        """The best transcript of the audio so far, without ending the utterance (may cost a decoder step)."""
+        return ""
+
 
 class AsrEngine(ABC):
     name = "asr"

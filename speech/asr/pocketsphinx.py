@@ -64,6 +64,10 @@ class _Session(AsrSession):
             return text
         return None
 
+    def partial(self) -> str:
+        hyp = self._decoder.hyp()
+        return hyp.hypstr.strip() if hyp else ""
+
     def finish(self) -> str:
         try:
             self._decoder.end_utt()

@@ -36,6 +36,10 @@ class _Session(AsrSession):
             return partial
         return None
 
+    def partial(self) -> str:
+        current = json.loads(self._rec.PartialResult()).get("partial", "")
+        return " ".join([*self._final_parts, current]).strip()
+
     def finish(self) -> str:
         text = json.loads(self._rec.FinalResult()).get("text", "")
         return " ".join([*self._final_parts, text]).strip()
