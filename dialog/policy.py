@@ -184,7 +184,8 @@ class AnswerPolicy:
                 _LOGGER.warning("the LLM did not answer its warm-up: %s", exc)
 
     def ready(self) -> bool:
-        """Whether a decision now would be quick: the knowledge base is indexed and nothing is re-indexing it."""
+        """Whether a decision now would be quick: the embedding model loaded, the knowledge base indexed and
+        nothing re-indexing it."""
         return self.retriever.ready(self.kb)
 
     def openings(self, language: str | None = None) -> list[str]:

@@ -131,7 +131,6 @@ class TurnLoop:
         self._answered = 0
         self._speech_end: SpeechEnded | None = None
         self._speech_end_wall = 0.0
-        self._matching_warm = False  # warm() loaded the matching models
         if listener is not None:
             listener.suppress_wake = self._saying_wake_phrase
             phrase = listener.wake.phrase if listener.wake is not None else "hey kiosk"
@@ -166,7 +165,6 @@ class TurnLoop:
         """
         began = time.perf_counter()
         self.policy.warm()
-        self._matching_warm = True
         self.language = self.main_language
         self.tts.warm()
         _LOGGER.info("answer engines ready in %.1f s", time.perf_counter() - began)
@@ -391,10 +389,10 @@ class TurnLoop:
         """Are the words heard so far a question the policy answers from one entry with confidence?
 
         Asked by the listener after a short silence (on the audio thread): if so, the turn ends there. Only
-        while matching is quick (warmed up, the knowledge base indexed); otherwise the turn waits for the full
-        silence rather than hold up the microphone.
+        while matching is quick (models loaded, the knowledge base indexed); otherwise the turn waits for the
+        full silence rather than hold up the microphone.
         """
-        if not (self._matching_warm and self.policy.ready()):
+        if not self.policy.ready():
             return False
         decision = self.policy.decide(text, self.conversation)
         return decision.mode == "faq" and (decision.score or 0.0) >= self.confident_end_score

@@ -50,6 +50,11 @@ class Embedder:
                 _LOGGER.info("embedding model loaded from %s", self.model_path)
         return self._model
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the model is in memory (embedding now would not load it first)."""
+        return self._model is not None
+
     def warm(self) -> None:
         """Load the model now (ahead of the first question)."""
         self._load()

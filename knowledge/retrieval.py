@@ -149,11 +149,11 @@ class Retriever:
             return report
 
     def ready(self, kb: str) -> bool:
-        """Whether matching ``kb`` now would start at once, without indexing it first.
+        """Whether matching ``kb`` now would start at once: the embedding model loaded, the knowledge base indexed.
 
         Cheap, and never waits: while another thread prepares the knowledge base it is not ready.
         """
-        if not self._lock.acquire(blocking=False):
+        if not self.embedder.loaded or not self._lock.acquire(blocking=False):
             return False
         try:
             state = self._state.get(kb)
