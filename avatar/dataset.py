@@ -47,13 +47,18 @@ class VoiceVariant:
     snr_db: float | None = None  # white noise added at evaluation (training adds noise on the fly)
     espeak: str = ""
     espeak_pitch: int = 50
+    reverb_rt60: float = 0.0  # a room's reverberation added at evaluation (training reverberates features)
+    reverb_drr_db: float = 0.0  # its direct-to-reverberant ratio
 
     def cache_fields(self) -> dict:
-        """What makes the audio (piper variants keep the keys they had before espeak-ng voices existed)."""
+        """What makes the audio (variants keep the keys they had before espeak-ng voices and reverberation)."""
         fields = dict(self.__dict__)
         if not self.espeak:
             fields.pop("espeak")
             fields.pop("espeak_pitch")
+        if not self.reverb_rt60:
+            fields.pop("reverb_rt60")
+            fields.pop("reverb_drr_db")
         return fields
 
 
@@ -105,6 +110,22 @@ def add_noise(samples: np.ndarray, snr_db: float, rng: np.random.Generator) -> n
     return (samples + noise).astype(np.float32)
 
 
+def add_reverb(
+    samples: np.ndarray, rate: int, rt60: float, rng: np.random.Generator, drr_db: float = 0.0
+) -> np.ndarray:
+    """A room: the direct sound plus an exponentially decaying noise tail that is ``drr_db`` below it in
+    energy (0 dB: a microphone a metre or two from the speaker in a hall) and fades by 60 dB in ``rt60`` s."""
+    from scipy.signal import fftconvolve
+
+    n = max(2, int(rt60 * rate))
+    tail = rng.standard_normal(n) * np.exp(-6.9 * np.arange(n) / n)
+    tail[0] = 0.0
+    ir = tail * np.sqrt(10 ** (-drr_db / 10) / np.sum(tail**2))
+    ir[0] = 1.0
+    wet = fftconvolve(samples, ir)[: len(samples)]
+    return (wet * np.sqrt((np.mean(samples**2) + 1e-12) / (np.mean(wet**2) + 1e-12))).astype(np.float32)
+
+
 def truth_for(phonemes: object, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
     """Frame labels (viseme at each 10 ms frame) and target mouth parameters for phoneme timings."""
     times = np.arange(n_frames) * FRAME_S
@@ -140,6 +161,9 @@ class UtteranceFactory:
             tts.speed = variant.speed
             chunk = tts.synthesize_sentence(text)
         samples = pitch_shift(chunk.samples, chunk.sample_rate, variant.pitch_cents)
+        if variant.reverb_rt60:
+            rng = np.random.default_rng(seed + 1)
+            samples = add_reverb(samples, chunk.sample_rate, variant.reverb_rt60, rng, variant.reverb_drr_db)
         if variant.snr_db is not None:
             samples = add_noise(samples, variant.snr_db, np.random.default_rng(seed))
         return samples, chunk.sample_rate, chunk.phonemes

@@ -34,6 +34,7 @@ EVAL_VARIANTS = (
     VoiceVariant("higher", speed=1.0, pitch_cents=450),
     VoiceVariant("lower", speed=1.0, pitch_cents=-400),
     VoiceVariant("noisy", speed=1.0, snr_db=12.0),
+    VoiceVariant("reverb", speed=1.0, reverb_rt60=0.6),
     # espeak-ng accents and voices the training data never uses (see avatar.train.ESPEAK_TRAIN_*)
     VoiceVariant("espeak-f", espeak="en-gb-scotland+f5", espeak_pitch=60),
     VoiceVariant("espeak-m", speed=1.15, espeak="en-029+m7", espeak_pitch=40),

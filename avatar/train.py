@@ -3,7 +3,7 @@
 Generates its own data (piper speech at several speeds and pitch shifts with
 exact phoneme alignments, and espeak-ng accents and voices with the phoneme
 timings libespeak-ng reports, see :mod:`avatar.dataset`), augments features on the
-fly (gain, spectral tilt, noise floor, band masking), trains the small causal
+fly (room reverberation, gain, spectral tilt, noise floor, band masking), trains the small causal
 network for a fixed number of steps with fixed seeds, and writes
 ``avatar/weights/audio2mouth.pt``. About ten minutes on two CPU cores (the first run also synthesizes its data).
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avatar.audio2mouth import AudioToMouth, ModelConfig, build_network
+from avatar.audio2mouth import FRAME_S, AudioToMouth, ModelConfig, build_network
 from avatar.corpus import sentences
 from avatar.dataset import Utterance, UtteranceFactory, VoiceVariant
 from avatar.visemes import MOUTH_PARAMS
@@ -70,9 +70,23 @@ def build_dataset(
     return data
 
 
+def reverberate(feats: np.ndarray, rt60: float, drr_db: float) -> np.ndarray:
+    """A room in the feature domain: each frame's mel power plus an exponentially decaying sum of the frames
+    before it, ``drr_db`` below the direct sound, fading by 60 dB in ``rt60`` seconds."""
+    from scipy.signal import lfilter
+
+    a = 10 ** (-6 * FRAME_S / rt60)  # power decay per frame
+    power = np.exp(feats.astype(np.float64))
+    tail = lfilter([0.0, 1.0 - a], [1.0, -a], power, axis=0)  # unit gain, past frames only
+    return np.log(power + 10 ** (-drr_db / 10) * tail).astype(np.float32)
+
+
 def augment(feats: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Feature-domain augmentation: gain, spectral tilt, additive noise floor, one masked band."""
-    x = feats + rng.uniform(-1.5, 1.5)
+    """Feature-domain augmentation: reverberation, gain, spectral tilt, additive noise floor, one masked band."""
+    x = feats
+    if rng.random() < 0.35:
+        x = reverberate(x, rt60=rng.uniform(0.2, 1.0), drr_db=rng.uniform(-3.0, 10.0))
+    x = x + rng.uniform(-1.5, 1.5)
     n_mels = x.shape[1]
     x = x + rng.uniform(-0.6, 0.6) * np.linspace(-1, 1, n_mels)[None, :]
     if rng.random() < 0.6:

@@ -127,3 +127,18 @@ def test_model_follows_an_espeak_voice_it_never_trained_on() -> None:
     labels, _ = truth_for(phonemes, len(times))
     accuracy = float((probs.argmax(axis=1) == labels).mean())
     assert accuracy > 0.6, accuracy
+
+
+@pytest.mark.models
+@needs_weights
+def test_model_follows_speech_in_a_reverberant_hall() -> None:
+    from avatar.audio2mouth import AudioToMouth
+    from avatar.dataset import UtteranceFactory, VoiceVariant, truth_for
+
+    model = AudioToMouth.load(AVATAR_WEIGHTS)
+    hall = VoiceVariant("hall", reverb_rt60=0.8, reverb_drr_db=0.0)
+    samples, rate, phonemes = UtteranceFactory().audio("Could you please remind me where the gift shop is?", hall)
+    times, probs, _ = model.predict(samples, rate)
+    labels, _ = truth_for(phonemes, len(times))
+    accuracy = float((probs.argmax(axis=1) == labels).mean())
+    assert accuracy > 0.55, accuracy
