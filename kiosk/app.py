@@ -76,6 +76,7 @@ AVATAR_STATE = {
 }
 EXIT_CORNER_PX = 96
 EXIT_HOLD_MS = 3000
+AUDIO_STOP_S = 3.0  # the microphone thread closes its stream within a block or two
 FRAME_GAP_MS = 100.0
 
 
@@ -207,6 +208,7 @@ class KioskWindow(QWidget):
         self._exit_hold.timeout.connect(self._operator_exit)
         QApplication.instance().installEventFilter(self)
         self._beat()
+        self._audio_thread: threading.Thread | None = None
         self._startup = threading.Thread(target=self._start_up, name="kiosk-startup", daemon=True)
         self._startup.start()
 
@@ -336,7 +338,8 @@ class KioskWindow(QWidget):
             self._bridge.failed.emit(f"startup: {exc}")
             return
         if self._source_factory is not None and loop.listener is not None:
-            threading.Thread(target=self._audio, args=(loop,), name="kiosk-audio", daemon=True).start()
+            self._audio_thread = threading.Thread(target=self._audio, args=(loop,), name="kiosk-audio", daemon=True)
+            self._audio_thread.start()
         loop.warm_openings(self._stop)  # after the first start-up, all of them come from the disk cache
 
     def _audio(self, loop: TurnLoop) -> None:
@@ -659,7 +662,8 @@ class KioskWindow(QWidget):
         event.accept()
 
     def shutdown(self, wait_s: float = 10.0) -> bool:
-        """Stop the microphone and the turn loop; False when start-up is still inside a model library.
+        """Stop the microphone and the turn loop; False when start-up is still inside a model library or the
+        microphone thread has not closed its stream (PortAudio's teardown would then wait on it forever).
 
         Start-up stops between two sentences it pre-synthesizes, so a kiosk stopped while it
         warms up normally waits a moment here; a thread still inside native code when the
@@ -669,11 +673,16 @@ class KioskWindow(QWidget):
         self._startup.join(wait_s)
         if self._source is not None:
             self._source.close()
+        if self._audio_thread is not None:  # it closes the microphone's stream on its way out
+            self._audio_thread.join(AUDIO_STOP_S)
         if self.loop is not None:
             self.loop.shutdown()
             self.loop.sink.close()
         _LOGGER.info("display: %s", self.stats.as_dict())
-        return not self._startup.is_alive()
+        audio_stopped = self._audio_thread is None or not self._audio_thread.is_alive()
+        if not audio_stopped:
+            _LOGGER.warning("the microphone did not stop within %.0f s", AUDIO_STOP_S)
+        return audio_stopped and not self._startup.is_alive()
 
 
 def _fit(width: float, height: float, pack_w: int, pack_h: int) -> tuple[int, int]:
@@ -813,7 +822,7 @@ def run_app(
     clean = window.shutdown()
     window._beat()
     if not clean:  # leave without tearing down libraries a worker thread is still inside
-        _LOGGER.warning("start-up did not stop in time; exiting without interpreter teardown")
+        _LOGGER.warning("a worker did not stop in time; exiting without interpreter teardown")
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()
