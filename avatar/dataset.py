@@ -29,7 +29,7 @@ from avatar.visemes import VisemeTrack, segments_from_phonemes, viseme_labels
 from core.errors import AvatarError
 
 _LOGGER = logging.getLogger(__name__)
-DATA_VERSION = 2
+DATA_VERSION = 3
 ESPEAK_WORDS_PER_MINUTE = 160  # espeak-ng at speed 1.0, about piper's pace
 
 
@@ -146,7 +146,9 @@ class UtteranceFactory:
         if self._tts is None:
             from speech.tts.piper import PiperTts
 
-            self._tts = PiperTts(model_path=voice_path())
+            # without piper's random variation: the same sentence gives the same audio in every process, so the
+            # training script reproduces the committed weights (speeds, pitch shifts and voices give variety)
+            self._tts = PiperTts(model_path=voice_path(), variation=0.0)
         return self._tts
 
     def audio(self, text: str, variant: VoiceVariant, seed: int = 0) -> tuple[np.ndarray, int, tuple]:
