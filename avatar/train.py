@@ -31,6 +31,7 @@ SEED = 1234
 CROP = 200  # frames (2 s)
 
 
+TRAIN_SPEEDS = (0.8, 0.9, 1.0, 1.1, 1.25)  # avatar.evaluate speaks faster and slower than these
 # espeak-ng accents ("en" is British) and voice variants for training; avatar.evaluate speaks with others
 ESPEAK_TRAIN_ACCENTS = ("en-us", "en", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd")
 ESPEAK_TRAIN_VOICES = (
@@ -43,12 +44,12 @@ def training_variants(rng: random.Random, per_sentence: int, espeak_per_sentence
     range), and espeak-ng voices at speeds 0.8..1.25 and base pitches 30..70."""
     out = []
     for k in range(per_sentence):
-        speed = rng.choice((0.8, 0.9, 1.0, 1.1, 1.25))
+        speed = rng.choice(TRAIN_SPEEDS)
         cents = 0 if k == 0 else rng.choice((-250, -150, 150, 250))
         out.append(VoiceVariant(f"train-s{speed}-p{cents}", speed=speed, pitch_cents=cents))
     for _ in range(espeak_per_sentence):
         voice = f"{rng.choice(ESPEAK_TRAIN_ACCENTS)}+{rng.choice(ESPEAK_TRAIN_VOICES)}"
-        speed = rng.choice((0.8, 0.9, 1.0, 1.1, 1.25))
+        speed = rng.choice(TRAIN_SPEEDS)
         pitch = rng.randrange(30, 71, 10)
         out.append(VoiceVariant(f"train-{voice}-s{speed}-p{pitch}", speed=speed, espeak=voice, espeak_pitch=pitch))
     return out

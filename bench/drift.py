@@ -132,7 +132,8 @@ def main() -> None:
     recording = np.concatenate([b for _, b in blocks])
     adc = np.array([t for t, _ in blocks])
     block_starts = np.cumsum([0] + [len(b) for _, b in blocks])[:-1]
-    if not np.all(adc > 0):  # no capture times from this host API: the blocks' count stands in for them
+    have_adc = bool(np.all(adc > 0))
+    if not have_adc:  # no capture times from this host API: the blocks' count stands in for them
         adc = adc[0] + block_starts / SAMPLE_RATE if adc[0] > 0 else readings[0][0] + block_starts / SAMPLE_RATE
     starts = np.cumsum([0] + [len(chunks[k].samples) for k in played])  # speaker clock where each sentence starts
     starts16 = np.cumsum([0] + [len(heard16[k]) for k in played])
@@ -172,7 +173,7 @@ def main() -> None:
                     ),
                 },
                 "wall_vs_audio_ms_at_end": round(float(wall_ms), 1),
-                "capture_times": "PortAudio ADC times" if np.all(np.array([t for t, _ in blocks]) > 0) else "counted",
+                "capture_times": "PortAudio ADC times" if have_adc else "counted",
             }
         )
     )

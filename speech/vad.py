@@ -151,7 +151,7 @@ class EndOfTurnDetector:
             _LOGGER.info("utterance cut at the %.0f s maximum", self.max_blocks * BLOCK / SAMPLE_RATE)
             return self._close(len(self._utterance), truncated=True)
         if self._silent_run >= self.end_blocks:
-            return self._close(len(self._utterance) - max(0, self._silent_run - 6))  # keep ~0.2 s of tail
+            return self.end_now()
         return None
 
     @property
@@ -160,7 +160,8 @@ class EndOfTurnDetector:
         return self._silent_run if self.in_speech else 0
 
     def end_now(self) -> Segment | None:
-        """End the utterance in progress at once (the caller decided the turn is over), keeping its short tail."""
+        """End the utterance in progress at once (the caller decided the turn is over), keeping ~0.2 s of its
+        silent tail."""
         if not self.in_speech or not self._utterance:
             return None
         return self._close(len(self._utterance) - max(0, self._silent_run - 6))

@@ -57,8 +57,7 @@ class _Session(AsrSession):
         self._blocks += 1
         if self._blocks % 8:
             return None
-        hyp = self._decoder.hyp()
-        text = hyp.hypstr if hyp else ""
+        text = self.partial()
         if text and text != self._last:
             self._last = text
             return text

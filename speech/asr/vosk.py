@@ -30,7 +30,7 @@ class _Session(AsrSession):
                 self._final_parts.append(text)
             partial = " ".join(self._final_parts)
         else:
-            partial = " ".join([*self._final_parts, json.loads(self._rec.PartialResult()).get("partial", "")]).strip()
+            partial = self.partial()
         if partial and partial != self._last:
             self._last = partial
             return partial
