@@ -108,6 +108,9 @@ def test_espeak_library_splits_diphthongs_and_refuses_unknown_voices() -> None:
     with pytest.raises(TTSError) as err:
         synthesize("hello", voice="xx-nowhere")
     assert err.value.code == "model-not-found"
+    with pytest.raises(TTSError) as err:
+        synthesize("   ")
+    assert err.value.code == "tts-empty"
 
 
 @pytest.mark.models

@@ -52,6 +52,8 @@ def test_kiosk_home_variable_is_not_a_setting(tmp_path: Path) -> None:
             "asr.engine = 'whisper' is not allowed; choose one of: auto, vosk, pocketsphinx",
         ),
         ("[tts]\nspeed = 9.0\n", "tts.speed = 9.0 is above the maximum 2"),
+        ("[vad]\nconfident_end_score = 1.5\n", "vad.confident_end_score = 1.5 is above the maximum 1"),
+        ("[vad]\nconfident_end_silence_s = 0.01\n", "vad.confident_end_silence_s = 0.01 is below the minimum 0.1"),
         ('[admin]\nport = "eighty"\n', "admin.port must be an integer"),
         ("[kiosk]\nfullscreen = 1\n", "kiosk.fullscreen must be true or false"),
         ('[asr]\nengnie = "vosk"\n', "unknown key asr.engnie"),
