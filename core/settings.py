@@ -128,14 +128,15 @@ class AsrSection:
 
     engine: str = setting(
         "auto",
-        "auto = vosk when a vosk model for the language is installed, else pocketsphinx.",
-        choices=("auto", "vosk", "pocketsphinx"),
+        "auto = vosk when a vosk model for the language is installed, else moonshine (English, packaged), "
+        "else pocketsphinx.",
+        choices=("auto", "vosk", "moonshine", "pocketsphinx"),
     )
     kb_language_model: bool = setting(
         True,
         "Bias recognition toward the knowledge base's questions, alternates and answers: pocketsphinx re-ranks "
         "its 50 best transcripts with their trigrams mixed into the generic model; vosk is restricted to their "
-        "words. Measured in bench/voice.py.",
+        "words; moonshine takes no bias. Measured in bench/voice.py.",
     )
 
 
@@ -220,6 +221,9 @@ class ModelsSection:
     llm: str = setting("", "GGUF file for the llama.cpp engine.")
     embeddings: str = setting("", "sentence-transformers model directory.")
     vosk: str = setting("", "vosk model directory.")
+    moonshine: str = setting(
+        "", "moonshine tiny model directory (encoder_model.ort, decoder_model_merged.ort, tokenizer.bin)."
+    )
     pocketsphinx: str = setting("", "pocketsphinx model directory (with en-us/, en-us.lm.bin, cmudict-en-us.dict).")
     wake: str = setting("", "pocketsphinx model directory used for wake-phrase spotting.")
     wake_model: str = setting("", "trained wake-phrase network (.pt) used by wake.engine = model / auto.")

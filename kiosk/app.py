@@ -726,7 +726,10 @@ def live_factories(services, kb: str, *, audio: bool = True) -> tuple[LoopFactor
     return make_loop, (make_source if audio else None)
 
 
-HEAVY_LIBRARIES = ("torch", "sentence_transformers", "chromadb", "llama_cpp", "onnxruntime", "piper", "pocketsphinx")
+HEAVY_LIBRARIES = (
+    "torch", "sentence_transformers", "chromadb", "llama_cpp", "onnxruntime", "piper", "pocketsphinx",
+    "moonshine_voice.transcriber",
+)  # fmt: skip
 
 
 def preload_libraries() -> None:

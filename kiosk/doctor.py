@@ -25,6 +25,7 @@ PACKAGES = {
     "PyQt6": "ui",
     "sounddevice": "audio",
     "vosk": "asr",
+    "moonshine-voice": "asr",
     "pocketsphinx": "asr",
     "piper-tts": "tts",
     "onnx": "tts",

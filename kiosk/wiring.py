@@ -123,13 +123,17 @@ class KioskServices:
 
     @cached_property
     def asr(self) -> AsrEngine:
-        """The ASR engine `asr.engine` asks for (auto: vosk if a model for the language is installed)."""
+        """The ASR engine `asr.engine` asks for (auto: vosk if a model for the language is installed, else moonshine)."""
         location = self.models.resolve("asr")
         path = self.models.require("asr")
         if location.extra.get("engine") == "vosk":
             from speech.asr.vosk import VoskAsr
 
             engine: AsrEngine = VoskAsr(model_dir=path)
+        elif location.extra.get("engine") == "moonshine":
+            from speech.asr.moonshine import MoonshineAsr
+
+            engine = MoonshineAsr(model_dir=path)
         else:
             from speech.asr.pocketsphinx import PocketsphinxAsr
 

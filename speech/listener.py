@@ -68,7 +68,7 @@ class Listener:
         self.confident_end = confident_end
         self.confident_end_blocks = max(1, round(confident_end_silence_s / BLOCK_S))
         phrase = wake.phrase if wake else "hey kiosk"
-        self._wake_text = re.compile(r"^\s*(" + r"\s+".join(map(re.escape, phrase.split())) + r")\b[\s,.!]*", re.I)
+        self._wake_text = re.compile(r"^\s*(" + r"[\s,.!]+".join(map(re.escape, phrase.split())) + r")\b[\s,.!]*", re.I)
         self.t = 0.0  # stream time (seconds) after the last block
         self.level = 0.0  # RMS of the last block, for an input meter
         self.mode = "wake" if require_wake else "open"

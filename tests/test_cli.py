@@ -16,7 +16,7 @@ def test_doctor_json_lists_every_role(kiosk_cli, kiosk_home: Path) -> None:
         assert isinstance(model["found"], bool), role
         assert model["source"] in {"settings", "package", "bundled", "home", "missing"}, role
         assert "path" in model
-    assert report["models"]["asr"]["engine"] in {"vosk", "pocketsphinx"}
+    assert report["models"]["asr"]["engine"] in {"vosk", "moonshine", "pocketsphinx"}
     assert {"audio", "display", "packages", "home", "settings"} <= set(report)
     assert report["home"]["path"] == str(kiosk_home.resolve())
     assert result.returncode == (0 if report["ok"] else 1)
@@ -78,7 +78,7 @@ def test_bad_setting_is_one_line_naming_the_key(kiosk_cli, kiosk_home: Path) -> 
         assert result.returncode == 2
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1, result.stderr
-        assert "asr.engine" in lines[0] and "auto, vosk, pocketsphinx" in lines[0]
+        assert "asr.engine" in lines[0] and "auto, vosk, moonshine, pocketsphinx" in lines[0]
         assert lines[0].startswith("kiosk: error [settings-invalid]")
 
 
@@ -103,7 +103,7 @@ def test_models_pull_offline_fails_fast_and_keeps_fallback(kiosk_cli, kiosk_home
     assert "alphacephei.com" in result.stderr
     assert not any((kiosk_home / "models").iterdir())
     asr = kiosk_cli("models", "list", "--json").json()["asr"]
-    assert asr["found"] and asr["engine"] == "pocketsphinx"
+    assert asr["found"] and asr["engine"] == "moonshine"
 
 
 def test_models_pull_of_packaged_or_unknown_model(kiosk_cli) -> None:

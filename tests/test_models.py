@@ -33,13 +33,29 @@ def test_packaged_models_are_the_documented_ones(kiosk_home: Path) -> None:
     assert (Path(resolved["asr-pocketsphinx"].path) / "en-us.lm.bin").is_file()
 
 
-def test_auto_asr_falls_back_to_pocketsphinx_and_says_why(kiosk_home: Path) -> None:
+def test_auto_asr_without_vosk_uses_the_packaged_moonshine_model_and_says_why(kiosk_home: Path) -> None:
     asr = manager(kiosk_home).resolve("asr")
-    assert asr.extra["engine"] == "pocketsphinx"
-    assert "no vosk model" in asr.detail
+    assert asr.extra["engine"] == "moonshine" and asr.package == "moonshine-voice"
+    assert "no vosk model" in asr.detail and "moonshine" in asr.detail
+    assert (Path(asr.path) / "encoder_model.ort").is_file()
     vosk = manager(kiosk_home).resolve("asr-vosk")
     assert not vosk.found and not vosk.required
     assert "kiosk models pull vosk-en" in vosk.detail
+
+
+def test_auto_asr_falls_back_to_pocketsphinx_and_says_why(kiosk_home: Path, tmp_path: Path) -> None:
+    mgr = manager(kiosk_home, models__moonshine=str(tmp_path / "no-such-model"))
+    assert not mgr.resolve("asr-moonshine").found
+    asr = mgr.resolve("asr")
+    assert asr.found and asr.extra["engine"] == "pocketsphinx"
+    assert "no vosk or moonshine model" in asr.detail
+
+
+def test_moonshine_is_english_only_and_a_forced_miss_is_required(kiosk_home: Path) -> None:
+    moonshine = manager(kiosk_home, kiosk__language="de").resolve("asr-moonshine")
+    assert not moonshine.found and "English" in moonshine.detail
+    forced = manager(kiosk_home, kiosk__language="de", asr__engine="moonshine")
+    assert forced.resolve("asr-moonshine").required and not forced.resolve("asr").found
 
 
 def test_vosk_model_for_the_language_comes_from_its_package(kiosk_home: Path) -> None:

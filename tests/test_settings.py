@@ -49,7 +49,7 @@ def test_kiosk_home_variable_is_not_a_setting(tmp_path: Path) -> None:
     [
         (
             '[asr]\nengine = "whisper"\n',
-            "asr.engine = 'whisper' is not allowed; choose one of: auto, vosk, pocketsphinx",
+            "asr.engine = 'whisper' is not allowed; choose one of: auto, vosk, moonshine, pocketsphinx",
         ),
         ("[tts]\nspeed = 9.0\n", "tts.speed = 9.0 is above the maximum 2"),
         ("[vad]\nconfident_end_score = 1.5\n", "vad.confident_end_score = 1.5 is above the maximum 1"),

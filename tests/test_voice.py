@@ -144,8 +144,33 @@ def test_bad_wake_phrase_is_a_clear_error(services) -> None:
         WakeWordDetector(model_dir=services.models.require("wake"), phrase="  ")
 
 
+def test_moonshine_is_the_default_english_engine_and_streams_partials(services, speech_audio) -> None:
+    assert services.asr.name == "moonshine"
+    assert services.asr.transcribe(speech_audio["plain"]) == "Where can I exchange foreign currency?"
+    session = services.asr.session()
+    partials = [p for b in to_blocks(speech_audio["question"]) if (p := session.accept(b))]
+    assert partials and all(isinstance(p, str) for p in partials)
+    assert "cash machine" in session.partial().lower()
+    assert session.finish() == session.partial()  # no new audio: the last transcript, not a second pass
+    assert services.asr.transcribe(np.zeros(SAMPLE_RATE // 10, dtype=np.float32)) == ""  # too short for a word
+
+
+def test_moonshine_model_missing_is_a_clear_error(tmp_path: Path) -> None:
+    from speech.asr.moonshine import MoonshineAsr
+
+    with pytest.raises(SpeechError, match="no moonshine model") as info:
+        MoonshineAsr(model_dir=tmp_path)
+    assert info.value.code == "model-not-found"
+    for name in ("encoder_model.ort", "decoder_model_merged.ort", "tokenizer.bin"):
+        (tmp_path / name).write_bytes(b"not a model")
+    with pytest.raises(SpeechError, match="cannot load the moonshine model"):
+        MoonshineAsr(model_dir=tmp_path)
+
+
 def test_pocketsphinx_transcribes_a_question(services, speech_audio) -> None:
-    text = services.asr.transcribe(speech_audio["plain"])
+    from speech.asr.pocketsphinx import PocketsphinxAsr
+
+    text = PocketsphinxAsr(model_dir=services.models.require("asr-pocketsphinx")).transcribe(speech_audio["plain"])
     assert "currency" in text and "can i" in text
 
 

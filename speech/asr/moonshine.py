@@ -1,0 +1,113 @@
+"""Moonshine tiny (English) through the moonshine-voice library: an encoder-decoder ASR that runs on ONNX Runtime.
+
+The ``moonshine-voice`` wheel pinned in pyproject.toml ships the model itself
+(``assets/tiny-en``: encoder, merged decoder, tokenizer; about 44 MB), so it
+works offline. Moonshine transcribes a whole utterance at once rather than
+streaming: a session keeps the utterance's audio, gives a partial transcript
+every :data:`PARTIAL_EVERY_S` of new speech by transcribing what it has so far
+(about 40 ms per second of audio on 2 cores), and its final transcript reuses
+the last partial when no audio arrived after it.
+
+There is no vocabulary biasing: its errors on kiosk questions are few enough
+that the answer policy's own matching absorbs them (bench/voice.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import SpeechError
+from speech.asr.base import AsrEngine, AsrSession
+
+_LOGGER = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16_000
+PARTIAL_EVERY_S = 1.0
+MIN_AUDIO_S = 0.3  # shorter than this is never a word; moonshine would hallucinate one
+MODEL_FILES = ("encoder_model.ort", "decoder_model_merged.ort", "tokenizer.bin")
+# The library would cut its input with its own voice-activity detector and transcribe the pieces apart
+# ("Where can I find the … cash machine?" came out as "Where can I find that? Cass machine."); the
+# listener has already cut the utterance, so a zero threshold keeps it whole.
+OPTIONS = {"vad_threshold": "0.0"}
+
+
+def looks_like_model(path: Path) -> bool:
+    return all((path / name).is_file() for name in MODEL_FILES)
+
+
+class _Session(AsrSession):
+    def __init__(self, engine: MoonshineAsr) -> None:
+        self._engine = engine
+        self._blocks: list[np.ndarray] = []
+        self._samples = 0
+        self._since_partial = 0
+        self._cached: tuple[int, str] = (-1, "")
+        self._last = ""
+
+    def accept(self, block: np.ndarray) -> str | None:
+        block = np.asarray(block, dtype=np.float32).reshape(-1)
+        self._blocks.append(block)
+        self._samples += len(block)
+        self._since_partial += len(block)
+        if self._since_partial < PARTIAL_EVERY_S * SAMPLE_RATE:
+            return None
+        self._since_partial = 0
+        text = self.partial()
+        if text and text != self._last:
+            self._last = text
+            return text
+        return None
+
+    def partial(self) -> str:
+        if self._cached[0] != self._samples:
+            if len(self._blocks) > 1:
+                self._blocks = [np.concatenate(self._blocks)]
+            audio = self._blocks[0] if self._blocks else np.zeros(0, dtype=np.float32)
+            self._cached = (self._samples, self._engine.transcribe_audio(audio))
+        return self._cached[1]
+
+    def finish(self) -> str:
+        return self.partial()
+
+
+class MoonshineAsr(AsrEngine):
+    name = "moonshine"
+
+    def __init__(self, *, model_dir: Path) -> None:
+        self.model_dir = Path(model_dir)
+        if not looks_like_model(self.model_dir):
+            raise SpeechError(
+                f"no moonshine model in {self.model_dir} (expected {', '.join(MODEL_FILES)})", code="model-not-found"
+            )
+        try:
+            from moonshine_voice.moonshine_api import ModelArch
+            from moonshine_voice.transcriber import Transcriber
+
+            self._transcriber = Transcriber(str(self.model_dir), model_arch=ModelArch.TINY, options=dict(OPTIONS))
+        except Exception as exc:  # the library raises its own error types, or OSError for a broken .so
+            raise SpeechError(
+                f"cannot load the moonshine model from {self.model_dir}: {exc}", code="model-not-found"
+            ) from exc
+        self._lock = threading.Lock()
+
+    def transcribe_audio(self, audio: np.ndarray) -> str:
+        """The transcript of one utterance (16 kHz float samples), punctuated and cased as moonshine writes it."""
+        if len(audio) < MIN_AUDIO_S * SAMPLE_RATE:
+            return ""
+        samples = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0).tolist()
+        with self._lock:
+            try:
+                transcript = self._transcriber.transcribe_without_streaming(samples, SAMPLE_RATE)
+            except Exception as exc:
+                raise SpeechError(f"moonshine failed on a {len(audio) / SAMPLE_RATE:.1f} s utterance: {exc}") from exc
+        return " ".join(line.text.strip() for line in transcript.lines if line.text.strip())
+
+    def session(self) -> AsrSession:
+        return _Session(self)
+
+    def transcribe(self, samples: np.ndarray) -> str:
+        return self.transcribe_audio(samples)
