@@ -43,6 +43,9 @@ _LOGGER = logging.getLogger(__name__)
 MIN_QUESTION_S = 0.35
 MODES = ("wake", "open", "muted")
 BLOCK_S = BLOCK / SAMPLE_RATE
+# After this much silence (3 blocks, 96 ms) the ASR session hears that the visitor paused; an engine that
+# transcribes whole utterances (moonshine) starts on the words so far while the end of turn is still open.
+PAUSE_BLOCKS = 3
 
 
 class Listener:
@@ -133,6 +136,11 @@ class Listener:
             partial = self._session.accept(block)
             if partial:
                 events.append(Transcript(self._strip(partial), False, round(self._session_start, 3), round(self.t, 3)))
+            silent = self.endpoint.silence_blocks
+            if silent == PAUSE_BLOCKS:
+                self._session.pause()
+            elif silent == 0:
+                self._session.resume()
         confident = segment is None and self._question_complete()
         if confident:
             segment = self.endpoint.end_now()
@@ -165,7 +173,7 @@ class Listener:
     def _abort(self) -> None:
         if self._session is not None:
             try:
-                self._session.finish()
+                self._session.cancel()
             except Exception as exc:  # the session is being dropped anyway
                 _LOGGER.debug("dropping an ASR session: %s", exc)
             self._session = None

@@ -155,6 +155,27 @@ def test_moonshine_is_the_default_english_engine_and_streams_partials(services, 
     assert services.asr.transcribe(np.zeros(SAMPLE_RATE // 10, dtype=np.float32)) == ""  # too short for a word
 
 
+def test_moonshine_transcribes_at_a_pause_and_starts_over_when_speech_resumes(services, speech_audio) -> None:
+    silence = np.zeros(SAMPLE_RATE // 4, dtype=np.float32)
+    paused = services.asr.session()
+    for block in to_blocks(speech_audio["plain"]):
+        paused.accept(block)
+    paused.pause()  # transcribed in the background from here; only silence follows
+    for block in to_blocks(silence):
+        paused.accept(block)
+    assert paused.finish() == "Where can I exchange foreign currency?"
+
+    question = speech_audio["question"]  # "Hey kiosk, where is the cash machine?"
+    resumed = services.asr.session()
+    for block in to_blocks(question[: SAMPLE_RATE * 13 // 10]):
+        resumed.accept(block)
+    resumed.pause()
+    resumed.resume()  # the visitor went on: the words before the pause are not the transcript
+    for block in to_blocks(question[SAMPLE_RATE * 13 // 10 :]):
+        resumed.accept(block)
+    assert "cash machine" in resumed.finish().lower()
+
+
 def test_moonshine_model_missing_is_a_clear_error(tmp_path: Path) -> None:
     from speech.asr.moonshine import MoonshineAsr
 

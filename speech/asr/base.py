@@ -36,6 +36,17 @@ class AsrSession(ABC):
         """The best transcript of the audio so far, without ending the utterance (may cost a decoder step)."""
         return ""
 
+    def pause(self) -> None:
+        """The visitor paused: only silence follows until :meth:`resume`. An engine that transcribes whole
+        utterances starts on the words so far, so the transcript is ready when the turn ends."""
+
+    def resume(self) -> None:
+        """Speech again after :meth:`pause` (no-op when not paused)."""
+
+    def cancel(self) -> None:
+        """Drop the utterance (the kiosk started speaking); the default finishes it and ignores the text."""
+        self.finish()
+
 
 class AsrEngine(ABC):
     name = "asr"

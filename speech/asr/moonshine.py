@@ -3,10 +3,12 @@
 The ``moonshine-voice`` wheel pinned in pyproject.toml ships the model itself
 (``assets/tiny-en``: encoder, merged decoder, tokenizer; about 44 MB), so it
 works offline. Moonshine transcribes a whole utterance at once rather than
-streaming: a session keeps the utterance's audio, gives a partial transcript
+streaming: a session keeps the utterance's audio and gives a partial transcript
 every :data:`PARTIAL_EVERY_S` of new speech by transcribing what it has so far
-(about 40 ms per second of audio on 2 cores), and its final transcript reuses
-the last partial when no audio arrived after it.
+(about 25 ms per second of audio on 2 cores). When the listener reports a pause
+(:meth:`_Session.pause`, about 0.1 s into the silence) the words so far are
+transcribed on a background thread; if the visitor does not resume, that
+transcript is the final one, ready by the time the end of turn is decided.
 
 There is no vocabulary biasing: its errors on kiosk questions are few enough
 that the answer policy's own matching absorbs them (bench/voice.py).
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +49,7 @@ class _Session(AsrSession):
         self._samples = 0
         self._since_partial = 0
         self._cached: tuple[int, str] = (-1, "")
+        self._paused: Future[str] | None = None  # transcript of the audio up to the pause
         self._last = ""
 
     def accept(self, block: np.ndarray) -> str | None:
@@ -62,16 +66,37 @@ class _Session(AsrSession):
             return text
         return None
 
+    def _audio(self) -> np.ndarray:
+        if len(self._blocks) > 1:
+            self._blocks = [np.concatenate(self._blocks)]
+        return self._blocks[0] if self._blocks else np.zeros(0, dtype=np.float32)
+
     def partial(self) -> str:
         if self._cached[0] != self._samples:
-            if len(self._blocks) > 1:
-                self._blocks = [np.concatenate(self._blocks)]
-            audio = self._blocks[0] if self._blocks else np.zeros(0, dtype=np.float32)
-            self._cached = (self._samples, self._engine.transcribe_audio(audio))
+            # only silence since a pause: the transcript of the audio up to it stands
+            paused = self._paused
+            text = paused.result() if paused is not None else self._engine.transcribe_audio(self._audio())
+            self._cached = (self._samples, text)
         return self._cached[1]
+
+    def pause(self) -> None:
+        if self._paused is not None:
+            return
+        if self._cached[0] == self._samples:
+            self._paused = Future()
+            self._paused.set_result(self._cached[1])
+        else:
+            self._paused = self._engine.submit(self._audio())
+
+    def resume(self) -> None:
+        self._paused = None  # a running transcription finishes in the background and is dropped
 
     def finish(self) -> str:
         return self.partial()
+
+    def cancel(self) -> None:
+        self._paused = None
+        self._blocks = []
 
 
 class MoonshineAsr(AsrEngine):
@@ -93,6 +118,11 @@ class MoonshineAsr(AsrEngine):
                 f"cannot load the moonshine model from {self.model_dir}: {exc}", code="model-not-found"
             ) from exc
         self._lock = threading.Lock()
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="moonshine")
+
+    def submit(self, audio: np.ndarray) -> Future[str]:
+        """Transcribe on the engine's background thread."""
+        return self._worker.submit(self.transcribe_audio, audio)
 
     def transcribe_audio(self, audio: np.ndarray) -> str:
         """The transcript of one utterance (16 kHz float samples), punctuated and cased as moonshine writes it."""
