@@ -65,8 +65,13 @@ class SimulatedTurn:
 
 
 class Simulator:
-    def __init__(self, services: KioskServices, *, kb: str | None = None, warm: bool = True) -> None:
+    def __init__(
+        self, services: KioskServices, *, kb: str | None = None, warm: bool = True, realtime: bool = False
+    ) -> None:
+        """``realtime`` feeds each file at the microphone's pace; otherwise as fast as possible, and work an
+        engine does in the background while the visitor pauses (moonshine) is not overlapped with the pause."""
         self.services = services
+        self.realtime = realtime
         self.kb = kb
         self._warm = warm
         self._warmed = False
@@ -91,7 +96,9 @@ class Simulator:
     def run(
         self, path: Path, frames_dir: Path | None = None, frame_size: tuple[int, int] = (360, 640)
     ) -> SimulatedTurn:
-        source = WavFileSource(path, tail_silence_s=1.5)  # a missing or broken file fails here, with its name
+        source = WavFileSource(
+            path, tail_silence_s=1.5, realtime=self.realtime
+        )  # a missing or broken file fails here, with its name
         events, sink = self._pass(source, tap=False)
         tapped = not any(isinstance(e, WakeDetected) for e in events)
         if tapped:

@@ -106,6 +106,9 @@ def listen(app: AppContext, wavs: tuple[Path, ...], no_wake: bool, as_json: bool
 @click.option("--frames", type=click.Path(file_okay=False, path_type=Path), help="Write avatar frames per file here.")
 @click.option("--frame-size", default="360x640", show_default=True, help="WIDTHxHEIGHT of the frames.")
 @click.option("--cold", is_flag=True, help="Do not synthesize the answers' openings ahead (measures a cold cache).")
+@click.option(
+    "--realtime", is_flag=True, help="Feed the audio at the microphone's pace (latencies as a visitor meets them)."
+)
 @pass_app
 def simulate(
     app: AppContext,
@@ -115,13 +118,14 @@ def simulate(
     frames: Path | None,
     frame_size: str,
     cold: bool,
+    realtime: bool,
 ) -> None:
     """The whole visitor turn on WAV files: wake/VAD → ASR → answer → TTS → avatar frames, headless."""
     from kiosk.avatar_cli import parse_size
     from kiosk.simulate import Simulator
 
     size = parse_size(frame_size)
-    simulator = Simulator(app.services, kb=kb_name, warm=not cold)
+    simulator = Simulator(app.services, kb=kb_name, warm=not cold, realtime=realtime)
     for path in wavs:
         turn = simulator.run(path, frames_dir=frames, frame_size=size)
         if as_json:
