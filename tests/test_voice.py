@@ -176,6 +176,14 @@ def test_moonshine_transcribes_at_a_pause_and_starts_over_when_speech_resumes(se
     assert "cash machine" in resumed.finish().lower()
 
 
+def test_moonshine_quotation_marks_are_dropped_but_apostrophes_kept() -> None:
+    from speech.asr.moonshine import unquote
+
+    assert unquote("\"'Are you going to be open on Christmas Eve?'") == "Are you going to be open on Christmas Eve?"
+    assert unquote("\u201cWhat street is this?\u201d") == "What street is this?"
+    assert unquote("What's the kids' price?") == "What's the kids' price?"
+
+
 def test_moonshine_model_missing_is_a_clear_error(tmp_path: Path) -> None:
     from speech.asr.moonshine import MoonshineAsr
 

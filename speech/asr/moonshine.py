@@ -17,6 +17,7 @@ that the answer policy's own matching absorbs them (bench/voice.py).
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -36,6 +37,18 @@ MODEL_FILES = ("encoder_model.ort", "decoder_model_merged.ort", "tokenizer.bin")
 # ("Where can I find the … cash machine?" came out as "Where can I find that? Cass machine."); the
 # listener has already cut the utterance, so a zero threshold keeps it whole.
 OPTIONS = {"vad_threshold": "0.0"}
+
+
+# It sometimes wraps a question in quotation marks ("'Are you going to be open?'"); a visitor's words are
+# never a quotation, and the answer policy and captions are better without them.
+_DOUBLE_QUOTES = re.compile(r"[\"\u201c\u201d]")
+_SINGLE_QUOTED = re.compile(r"^['\u2018](.*?)['\u2019]?([?.!]?)['\u2019]?$")
+
+
+def unquote(text: str) -> str:
+    text = _DOUBLE_QUOTES.sub("", text).strip()
+    quoted = _SINGLE_QUOTED.match(text)
+    return "".join(quoted.groups()).strip() if quoted else text
 
 
 def looks_like_model(path: Path) -> bool:
@@ -134,7 +147,8 @@ class MoonshineAsr(AsrEngine):
                 transcript = self._transcriber.transcribe_without_streaming(samples, SAMPLE_RATE)
             except Exception as exc:
                 raise SpeechError(f"moonshine failed on a {len(audio) / SAMPLE_RATE:.1f} s utterance: {exc}") from exc
-        return " ".join(line.text.strip() for line in transcript.lines if line.text.strip())
+        text = " ".join(line.text.strip() for line in transcript.lines if line.text.strip())
+        return unquote(text)
 
     def session(self) -> AsrSession:
         return _Session(self)
