@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
+from core.errors import SpeechError
 from core.events import Event, SpeechEnded, SpeechStarted, Transcript, WakeDetected
 from devices.base import BLOCK, SAMPLE_RATE
 from speech.asr.base import AsrEngine, AsrSession
@@ -133,7 +134,11 @@ class Listener:
             keep = max(0, round((self.t - self.endpoint.start_time) / BLOCK_S) - 1)
             self._begin(blocks[keep:], self.t)
         elif self._session is not None and self.endpoint.in_speech:
-            partial = self._session.accept(block)
+            try:
+                partial = self._session.accept(block)
+            except SpeechError as exc:  # no partial this time; the final transcript is tried at the end
+                _LOGGER.warning("partial transcript failed: %s", exc)
+                partial = None
             if partial:
                 events.append(Transcript(self._strip(partial), False, round(self._session_start, 3), round(self.t, 3)))
             silent = self.endpoint.silence_blocks
@@ -189,13 +194,11 @@ class Listener:
             return False
         if self.t - self._session_start < MIN_QUESTION_S:
             return False
-        text = self._strip(self._session.partial())
-        if not text:
-            return False
         try:
-            return bool(self.confident_end(text))
+            text = self._strip(self._session.partial())
+            return bool(text) and bool(self.confident_end(text))
         except Exception:  # a failing check must not lose the visitor's question: wait for the full silence
-            _LOGGER.exception("confident end-of-turn check failed for %r", text)
+            _LOGGER.exception("confident end-of-turn check failed")
             return False
 
     def _finish(self, segment: Segment, *, confident: bool = False) -> list[Event]:
@@ -205,7 +208,11 @@ class Listener:
         session, self._session = self._session, None
         if session is None:
             return [ended]
-        text = self._strip(session.finish())
+        try:
+            text = self._strip(session.finish())
+        except SpeechError as exc:  # one failed utterance must not stop the microphone: it reads as not understood
+            _LOGGER.error("speech recognition failed on an utterance: %s", exc)
+            text = ""
         if self.mode == "wake" and segment.end - self._session_start < MIN_QUESTION_S:
             return [ended]  # only the wake phrase so far: stay armed for the question after the pause
         if self.mode == "wake":

@@ -176,6 +176,32 @@ def test_moonshine_transcribes_at_a_pause_and_starts_over_when_speech_resumes(se
     assert "cash machine" in resumed.finish().lower()
 
 
+def test_a_failed_recognition_loses_one_utterance_not_the_microphone(services, speech_audio) -> None:
+    from core.events import SpeechEnded, Transcript
+    from speech.asr.moonshine import MoonshineAsr
+    from speech.listener import Listener
+
+    asr = MoonshineAsr(model_dir=services.models.require("asr-moonshine"))
+    working = asr.transcribe_audio
+    broken = True
+
+    def flaky(audio: np.ndarray) -> str:
+        if broken:
+            raise SpeechError("onnxruntime: out of memory")
+        return working(audio)
+
+    asr.transcribe_audio = flaky
+    listener = Listener(endpoint=services.end_of_turn(), asr=asr, require_wake=False)
+    utterance = np.concatenate([speech_audio["plain"], np.zeros(SAMPLE_RATE, dtype=np.float32)])
+    first = [e for b in to_blocks(utterance) for e in listener.feed(b)]
+    assert any(isinstance(e, SpeechEnded) for e in first)
+    assert [e.text for e in first if isinstance(e, Transcript)] == [""]  # heard, not understood
+    broken = False
+    second = [e for b in to_blocks(utterance) for e in listener.feed(b)]
+    finals = [e.text for e in second if isinstance(e, Transcript) and e.final]
+    assert finals == ["Where can I exchange foreign currency?"]
+
+
 def test_moonshine_quotation_marks_are_dropped_but_apostrophes_kept() -> None:
     from speech.asr.moonshine import unquote
 

@@ -10,8 +10,8 @@ every :data:`PARTIAL_EVERY_S` of new speech by transcribing what it has so far
 transcribed on a background thread; if the visitor does not resume, that
 transcript is the final one, ready by the time the end of turn is decided.
 
-There is no vocabulary biasing: its errors on kiosk questions are few enough
-that the answer policy's own matching absorbs them (bench/voice.py).
+The model takes no vocabulary bias (``set_vocabulary`` is a no-op); its word
+error rate on kiosk questions is in bench/voice.py and the README.
 """
 
 from __future__ import annotations
