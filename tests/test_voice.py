@@ -202,6 +202,17 @@ def test_a_failed_recognition_loses_one_utterance_not_the_microphone(services, s
     assert finals == ["Where can I exchange foreign currency?"]
 
 
+def test_moonshine_cuts_long_audio_in_pauses_instead_of_repeating_itself(services, speech_audio) -> None:
+    from speech.asr.moonshine import SEGMENT_MAX_S, segments
+
+    long = np.concatenate([speech_audio["plain"]] * 10)  # about 30 s: ten questions with pauses between
+    pieces = segments(long)
+    assert len(pieces) >= 2 and all(len(p) <= SEGMENT_MAX_S * SAMPLE_RATE for p in pieces)
+    assert sum(len(p) for p in pieces) == len(long)
+    text = services.asr.transcribe(long).lower()
+    assert text.count("currency") == 10 and len(text.split()) == 60
+
+
 def test_moonshine_quotation_marks_are_dropped_but_apostrophes_kept() -> None:
     from speech.asr.moonshine import unquote
 

@@ -32,6 +32,10 @@ _LOGGER = logging.getLogger(__name__)
 SAMPLE_RATE = 16_000
 PARTIAL_EVERY_S = 1.0
 MIN_AUDIO_S = 0.3  # shorter than this is never a word; moonshine would hallucinate one
+# Moonshine was trained on pieces of speech up to about 30 s and repeats itself on longer ones (a 47 s
+# recording came out with 256 words for 150), so longer audio is cut at its quietest 50 ms between
+# SEGMENT_MIN_S and SEGMENT_MAX_S (the listener's default utterance cap is 15 s; it allows up to 120 s).
+SEGMENT_MIN_S, SEGMENT_MAX_S = 12.0, 20.0
 MODEL_FILES = ("encoder_model.ort", "decoder_model_merged.ort", "tokenizer.bin")
 # The library would cut its input with its own voice-activity detector and transcribe the pieces apart
 # ("Where can I find the … cash machine?" came out as "Where can I find that? Cass machine."); the
@@ -49,6 +53,21 @@ def unquote(text: str) -> str:
     text = _DOUBLE_QUOTES.sub("", text).strip()
     quoted = _SINGLE_QUOTED.match(text)
     return "".join(quoted.groups()).strip() if quoted else text
+
+
+def segments(audio: np.ndarray) -> list[np.ndarray]:
+    """``audio`` in pieces of at most :data:`SEGMENT_MAX_S`, each cut in the quietest 50 ms it can be cut."""
+    frame = SAMPLE_RATE // 20
+    lo, hi = int(SEGMENT_MIN_S * SAMPLE_RATE), int(SEGMENT_MAX_S * SAMPLE_RATE)
+    pieces = []
+    while len(audio) > hi:
+        window = audio[lo:hi]
+        n = len(window) // frame
+        energy = np.square(window[: n * frame].reshape(n, frame)).mean(axis=1)
+        cut = lo + int(np.argmin(energy)) * frame + frame // 2
+        pieces.append(audio[:cut])
+        audio = audio[cut:]
+    return [*pieces, audio]
 
 
 def looks_like_model(path: Path) -> bool:
@@ -139,16 +158,18 @@ class MoonshineAsr(AsrEngine):
 
     def transcribe_audio(self, audio: np.ndarray) -> str:
         """The transcript of one utterance (16 kHz float samples), punctuated and cased as moonshine writes it."""
-        if len(audio) < MIN_AUDIO_S * SAMPLE_RATE:
-            return ""
-        samples = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0).tolist()
-        with self._lock:
-            try:
-                transcript = self._transcriber.transcribe_without_streaming(samples, SAMPLE_RATE)
-            except Exception as exc:
-                raise SpeechError(f"moonshine failed on a {len(audio) / SAMPLE_RATE:.1f} s utterance: {exc}") from exc
-        text = " ".join(line.text.strip() for line in transcript.lines if line.text.strip())
-        return unquote(text)
+        audio = np.clip(np.asarray(audio, dtype=np.float32).reshape(-1), -1.0, 1.0)
+        texts = []
+        for piece in segments(audio):
+            if len(piece) < MIN_AUDIO_S * SAMPLE_RATE:
+                continue
+            with self._lock:
+                try:
+                    transcript = self._transcriber.transcribe_without_streaming(piece.tolist(), SAMPLE_RATE)
+                except Exception as exc:
+                    raise SpeechError(f"moonshine failed on {len(piece) / SAMPLE_RATE:.1f} s of speech: {exc}") from exc
+            texts += [unquote(line.text) for line in transcript.lines if line.text.strip()]
+        return " ".join(t for t in texts if t)
 
     def session(self) -> AsrSession:
         return _Session(self)
