@@ -183,8 +183,11 @@ def _looks_like_pocketsphinx_model(path: Path) -> bool:
     return (path / "en-us" / "mdef").is_file() and (path / "cmudict-en-us.dict").is_file()
 
 
-def _looks_like_moonshine_model(path: Path) -> bool:
-    return all((path / name).is_file() for name in ("encoder_model.ort", "decoder_model_merged.ort", "tokenizer.bin"))
+MOONSHINE_FILES = ("encoder_model.ort", "decoder_model_merged.ort", "tokenizer.bin")
+
+
+def looks_like_moonshine_model(path: Path) -> bool:
+    return all((path / name).is_file() for name in MOONSHINE_FILES)
 
 
 def _looks_like_sentence_transformer(path: Path) -> bool:
@@ -314,7 +317,7 @@ class ModelManager:
         )
 
     def _moonshine(self) -> ModelLocation:
-        explicit = self._explicit("asr-moonshine", "moonshine", _looks_like_moonshine_model)
+        explicit = self._explicit("asr-moonshine", "moonshine", looks_like_moonshine_model)
         if explicit:
             return explicit
         required = self._settings.asr.engine == "moonshine"
@@ -328,7 +331,7 @@ class ModelManager:
                 required=required,
             )
         pkg = package_dir("moonshine_voice")
-        if pkg is not None and _looks_like_moonshine_model(pkg / "assets" / "tiny-en"):
+        if pkg is not None and looks_like_moonshine_model(pkg / "assets" / "tiny-en"):
             path = pkg / "assets" / "tiny-en"
             return ModelLocation(
                 "asr-moonshine", True, str(path), "package", package="moonshine-voice", required=required

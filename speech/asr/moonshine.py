@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import SpeechError
+from core.models import MOONSHINE_FILES, looks_like_moonshine_model
 from speech.asr.base import AsrEngine, AsrSession
 
 _LOGGER = logging.getLogger(__name__)
@@ -36,7 +37,6 @@ MIN_AUDIO_S = 0.3  # shorter than this is never a word; moonshine would hallucin
 # recording came out with 256 words for 150), so longer audio is cut at its quietest 50 ms between
 # SEGMENT_MIN_S and SEGMENT_MAX_S (the listener's default utterance cap is 15 s; it allows up to 120 s).
 SEGMENT_MIN_S, SEGMENT_MAX_S = 12.0, 20.0
-MODEL_FILES = ("encoder_model.ort", "decoder_model_merged.ort", "tokenizer.bin")
 # The library would cut its input with its own voice-activity detector and transcribe the pieces apart
 # ("Where can I find the … cash machine?" came out as "Where can I find that? Cass machine."); the
 # listener has already cut the utterance, so a zero threshold keeps it whole.
@@ -68,10 +68,6 @@ def segments(audio: np.ndarray) -> list[np.ndarray]:
         pieces.append(audio[:cut])
         audio = audio[cut:]
     return [*pieces, audio]
-
-
-def looks_like_model(path: Path) -> bool:
-    return all((path / name).is_file() for name in MODEL_FILES)
 
 
 class _Session(AsrSession):
@@ -136,9 +132,10 @@ class MoonshineAsr(AsrEngine):
 
     def __init__(self, *, model_dir: Path) -> None:
         self.model_dir = Path(model_dir)
-        if not looks_like_model(self.model_dir):
+        if not looks_like_moonshine_model(self.model_dir):
             raise SpeechError(
-                f"no moonshine model in {self.model_dir} (expected {', '.join(MODEL_FILES)})", code="model-not-found"
+                f"no moonshine model in {self.model_dir} (expected {', '.join(MOONSHINE_FILES)})",
+                code="model-not-found",
             )
         try:
             from moonshine_voice.moonshine_api import ModelArch
