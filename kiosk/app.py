@@ -539,7 +539,7 @@ class KioskWindow(QWidget):
 
     def _on_tick(self) -> None:
         if self.loop is not None:
-            self.loop.tick()
+            self.loop.tick(wait=False)  # never stall the window on the audio thread's recognizer
         if self.state == "warning":
             self._update_warning()
 

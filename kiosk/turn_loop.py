@@ -244,20 +244,32 @@ class TurnLoop:
     def _touch(self) -> None:
         self._last_activity = self._clock()
 
-    def tick(self) -> None:
-        """Check the state's timers (called after every block and by the UI's timer)."""
-        with self._lock:
-            now = self._clock()
-            state = self.state
-            if self._deadline is not None and now >= self._deadline:
-                if state == "listening" and self.listener is not None and self.listener.endpoint.in_speech:
-                    self._deadline = now + 1.0  # the visitor is still talking
-                elif state in ("listening", "follow_up", "clarify", "handoff"):
-                    self._set_state(self._rest_state(), "no speech")
-                elif state == "warning":
-                    self._reset()
-            elif state == "idle" and now - self._last_activity >= self.inactivity_timeout_s:
-                self._set_state("warning", f"{self.warning_s:.0f}", window=self.warning_s)
+    def tick(self, *, wait: bool = True) -> None:
+        """Check the state's timers (called after every block and by the UI's timer).
+
+        ``wait=False`` (the UI's timer) skips the check while another thread holds the loop, e.g. the audio
+        thread while the recognizer makes a partial transcript: the window must not stall on it, and the audio
+        thread checks the timers itself after every block.
+        """
+        if not self._lock.acquire(blocking=wait):
+            return
+        try:
+            self._check_timers()
+        finally:
+            self._lock.release()
+
+    def _check_timers(self) -> None:
+        now = self._clock()
+        state = self.state
+        if self._deadline is not None and now >= self._deadline:
+            if state == "listening" and self.listener is not None and self.listener.endpoint.in_speech:
+                self._deadline = now + 1.0  # the visitor is still talking
+            elif state in ("listening", "follow_up", "clarify", "handoff"):
+                self._set_state(self._rest_state(), "no speech")
+            elif state == "warning":
+                self._reset()
+        elif state == "idle" and now - self._last_activity >= self.inactivity_timeout_s:
+            self._set_state("warning", f"{self.warning_s:.0f}", window=self.warning_s)
 
     def _rest_state(self) -> str:
         """Where the kiosk waits: ``idle`` with a conversation on screen, else ``attract``."""

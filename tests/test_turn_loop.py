@@ -250,3 +250,30 @@ def test_follow_up_window_closes_and_inactivity_resets(services) -> None:
     assert loop.state == "attract" and loop.conversation.last_faq_id is None
     reasons = [(e.state, e.reason) for e in events if isinstance(e, StateChanged)]
     assert reasons[-1] == ("attract", "inactivity")
+
+
+def test_the_windows_timer_never_waits_for_the_audio_thread(services, voice) -> None:
+    """The recognizer's partial transcript runs on the audio thread inside the loop; the window's tick skips."""
+    events: list = []
+    loop = _loop(services, ClockedSink(), events)
+    question = np.concatenate([voice("Where can I exchange foreign currency, and what does it cost?")] * 3)
+    loop.warm(openings=False)
+    loop.tap()
+    busy = threading.Event()
+
+    def speak() -> None:
+        busy.set()
+        _feed(loop, question)  # about 10 s of speech fed at once: partial transcripts of growing length
+
+    worker = threading.Thread(target=speak)
+    worker.start()
+    busy.wait(5)
+    waits = []
+    while worker.is_alive():
+        began = time.perf_counter()
+        loop.tick(wait=False)
+        waits.append(time.perf_counter() - began)
+        time.sleep(0.005)
+    worker.join()
+    assert waits and max(waits) < 0.05, max(waits)
+    assert any(isinstance(e, Transcript) and not e.final for e in events)  # partials were being made meanwhile
