@@ -55,32 +55,14 @@ NEAR_MISSES = [
 _CONTRACTIONS = [
     (r"\bcan't\b", "can not"), (r"\bwon't\b", "will not"), (r"n't\b", " not"), (r"'re\b", " are"),
     (r"'ve\b", " have"), (r"'m\b", " am"), (r"'ll\b", " will"), (r"'d\b", " would"),
-    (r"\b(it|that|there|here|what|where|who|how|he|she|let)'s\b", r"\1 is"),
+    (r"\blet's\b", "let us"), (r"\b(it|that|there|here|what|where|who|how|he|she)'s\b", r"\1 is"),
 ]  # fmt: skip
 
 
 _ONES = [
-    "zero",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-    "thirteen",
-    "fourteen",
-    "fifteen",
-    "sixteen",
-    "seventeen",
-    "eighteen",
-    "nineteen",
-]
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+    "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+]  # fmt: skip
 _TENS = ["_", "_", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
 _ORDINAL = {"one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth",
             "nine": "ninth", "twelve": "twelfth"}  # fmt: skip
@@ -122,7 +104,7 @@ def wer_words(text: str) -> str:
     text = " ".join(_BRITISH.get(w, w) for w in text.split())
     for pattern, replacement in _CONTRACTIONS:
         text = re.sub(pattern, replacement, text)
-    return normalize_phrase(text.replace("let is", "let us"))
+    return normalize_phrase(text)
 
 
 def word_errors(ref: str, hyp: str) -> tuple[int, int]:

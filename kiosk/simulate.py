@@ -96,9 +96,8 @@ class Simulator:
     def run(
         self, path: Path, frames_dir: Path | None = None, frame_size: tuple[int, int] = (360, 640)
     ) -> SimulatedTurn:
-        source = WavFileSource(
-            path, tail_silence_s=1.5, realtime=self.realtime
-        )  # a missing or broken file fails here, with its name
+        # a missing or broken file fails here, with its name
+        source = WavFileSource(path, tail_silence_s=1.5, realtime=self.realtime)
         events, sink = self._pass(source, tap=False)
         tapped = not any(isinstance(e, WakeDetected) for e in events)
         if tapped:

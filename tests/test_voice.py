@@ -182,7 +182,7 @@ def test_a_failed_recognition_loses_one_utterance_not_the_microphone(services, s
     from speech.listener import Listener
 
     asr = MoonshineAsr(model_dir=services.models.require("asr-moonshine"))
-    working = asr.transcribe_audio
+    working = asr.transcribe
     broken = True
 
     def flaky(audio: np.ndarray) -> str:
@@ -190,7 +190,7 @@ def test_a_failed_recognition_loses_one_utterance_not_the_microphone(services, s
             raise SpeechError("onnxruntime: out of memory")
         return working(audio)
 
-    asr.transcribe_audio = flaky
+    asr.transcribe = flaky
     listener = Listener(endpoint=services.end_of_turn(), asr=asr, require_wake=False)
     utterance = np.concatenate([speech_audio["plain"], np.zeros(SAMPLE_RATE, dtype=np.float32)])
     first = [e for b in to_blocks(utterance) for e in listener.feed(b)]

@@ -26,11 +26,11 @@ import numpy as np
 
 from core.errors import SpeechError
 from core.models import MOONSHINE_FILES, looks_like_moonshine_model
+from devices.base import SAMPLE_RATE
 from speech.asr.base import AsrEngine, AsrSession
 
 _LOGGER = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16_000
 PARTIAL_EVERY_S = 1.0
 MIN_AUDIO_S = 0.3  # shorter than this is never a word; moonshine would hallucinate one
 # Moonshine was trained on pieces of speech up to about 30 s and repeats itself on longer ones (a 47 s
@@ -103,7 +103,7 @@ class _Session(AsrSession):
         if self._cached[0] != self._samples:
             # only silence since a pause: the transcript of the audio up to it stands
             paused = self._paused
-            text = paused.result() if paused is not None else self._engine.transcribe_audio(self._audio())
+            text = paused.result() if paused is not None else self._engine.transcribe(self._audio())
             self._cached = (self._samples, text)
         return self._cached[1]
 
@@ -151,9 +151,9 @@ class MoonshineAsr(AsrEngine):
 
     def submit(self, audio: np.ndarray) -> Future[str]:
         """Transcribe on the engine's background thread."""
-        return self._worker.submit(self.transcribe_audio, audio)
+        return self._worker.submit(self.transcribe, audio)
 
-    def transcribe_audio(self, audio: np.ndarray) -> str:
+    def transcribe(self, audio: np.ndarray) -> str:
         """The transcript of one utterance (16 kHz float samples), punctuated and cased as moonshine writes it."""
         audio = np.clip(np.asarray(audio, dtype=np.float32).reshape(-1), -1.0, 1.0)
         texts = []
@@ -170,6 +170,3 @@ class MoonshineAsr(AsrEngine):
 
     def session(self) -> AsrSession:
         return _Session(self)
-
-    def transcribe(self, samples: np.ndarray) -> str:
-        return self.transcribe_audio(samples)
