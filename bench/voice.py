@@ -101,10 +101,9 @@ def wer_words(text: str) -> str:
     text = re.sub(r"\b([a-z])\.(?=[a-z]\.)", r"\1", text)  # u.s. → us.
     text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)
     text = re.sub(r"(\d+)(st|nd|rd|th)?\b", _number, text)
-    text = " ".join(_BRITISH.get(w, w) for w in text.split())
     for pattern, replacement in _CONTRACTIONS:
         text = re.sub(pattern, replacement, text)
-    return normalize_phrase(text)
+    return " ".join(_BRITISH.get(w, w) for w in normalize_phrase(text).split())
 
 
 def word_errors(ref: str, hyp: str) -> tuple[int, int]:
