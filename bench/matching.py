@@ -3,6 +3,7 @@
     HF_HUB_OFFLINE=1 .venv/bin/python bench/matching.py --dataset all --json
     .venv/bin/python bench/matching.py --dataset banking77 --alternates 10 --json
     .venv/bin/python bench/matching.py --dataset clinc150 --split tune      # for tuning, never reported
+    .venv/bin/python bench/matching.py --dataset clinc150 --target-oos-recall 0.85 --json
 
 Each intent becomes one FAQ entry (question = its first training query, the next
 ones its alternates, answer "Answer for <intent>"), written into a temporary
@@ -17,6 +18,12 @@ Splits (fixed seeds):
   ``tune``: 20 % of each intent of ``train`` held out, plus ``oos_train``, the KB built from the rest.
 - demo: the shipped demo KBs against ``bench/data/<name>_eval.csv``.
 
+Thresholds are the settings' defaults (``dialog.faq_threshold`` / ``dialog.clarify_threshold``)
+unless ``--target-oos-recall R`` is given: then the answer threshold is chosen on the ``tune``
+split (the lowest of :data:`THRESHOLD_GRID` whose out-of-scope recall there is at least R,
+the out-of-scope threshold :data:`CLARIFY_GAP` below it) and the ``dev`` split is measured with
+it, as an operator would set the two settings for a kiosk that should answer more readily.
+
 The data sets are read from ``../shared/datasets`` (relative to the repository root) and
 never copied into the repository; a missing data set is skipped with a message.
 Prints one JSON object per run.
@@ -26,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import logging
 import os
@@ -41,7 +49,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from core.home import KioskHome  # noqa: E402
-from core.settings import load_settings  # noqa: E402
+from core.settings import Settings, load_settings  # noqa: E402
 from knowledge.entries import FaqEntry, slugify  # noqa: E402
 from knowledge.evaluation import evaluate  # noqa: E402
 
@@ -50,6 +58,8 @@ _LOGGER = logging.getLogger(__name__)
 DATASETS = ROOT.parent / "shared" / "datasets"
 DEMOS = ("bank", "metro", "museum")
 SEED = 0
+THRESHOLD_GRID = (0.45, 0.4, 0.35, 0.3, 0.25, 0.2)
+CLARIFY_GAP = 0.05
 
 
 class DatasetMissingError(Exception):
@@ -111,21 +121,76 @@ def entries_from(rows: list[tuple[str, str]], alternates: int | None) -> tuple[l
     return entries, ids
 
 
-def _services(home: Path):
+def _settings(faq_threshold: float | None = None) -> Settings:
+    settings = load_settings(None)
+    if faq_threshold is None:
+        return settings
+    dialog = dataclasses.replace(
+        settings.dialog, faq_threshold=faq_threshold, clarify_threshold=round(faq_threshold - CLARIFY_GAP, 4)
+    )
+    return dataclasses.replace(settings, dialog=dialog)
+
+
+def _services(home: Path, settings: Settings | None = None):
     from kiosk.wiring import KioskServices
 
     kiosk_home = KioskHome(home)
-    return KioskServices(settings=load_settings(None), home=kiosk_home)
+    return KioskServices(settings=settings or load_settings(None), home=kiosk_home)
 
 
-def run_benchmark(name: str, split: str, alternates: int | None) -> dict[str, object]:
+def run_benchmark(
+    name: str, split: str, alternates: int | None, faq_threshold: float | None = None
+) -> dict[str, object]:
     kept, held = banking77(split) if name == "banking77" else clinc150(split)
     entries, ids = entries_from(kept, alternates)
+    with tempfile.TemporaryDirectory(prefix="kiosk-bench-") as home:
+        services = _services(Path(home), _settings(faq_threshold))
+        services.store.create_kb(name, title=name, language="en")
+        services.store.replace_all(name, entries, changed_by="bench")
+        return _measure(services, name, [(t, ids.get(label, "") if label else "") for t, label in held], split)
+
+
+def choose_threshold(name: str, alternates: int | None, target_oos_recall: float) -> dict[str, object]:
+    """The lowest answer threshold of THRESHOLD_GRID whose out-of-scope recall on the tune split reaches the target."""
+    from dialog.policy import AnswerPolicy
+
+    kept, held = banking77("tune") if name == "banking77" else clinc150("tune")
+    entries, ids = entries_from(kept, alternates)
+    rows = [(t, ids.get(label, "") if label else "") for t, label in held]
+    if not any(not expected for _, expected in rows):
+        raise DatasetMissingError(f"{name}'s tune split has no out-of-scope questions to choose a threshold on")
+    chosen: dict[str, object] = {}
     with tempfile.TemporaryDirectory(prefix="kiosk-bench-") as home:
         services = _services(Path(home))
         services.store.create_kb(name, title=name, language="en")
         services.store.replace_all(name, entries, changed_by="bench")
-        return _measure(services, name, [(t, ids.get(label, "") if label else "") for t, label in held], split)
+        services.retriever.prepare(name)
+        for threshold in THRESHOLD_GRID:
+            dialog = _settings(threshold).dialog
+            policy = AnswerPolicy(
+                kb=name,
+                store=services.store,
+                retriever=services.retriever,
+                dialog=dialog,
+                llm_settings=services.settings.llm,
+                llm=None,
+                turn_log=None,
+            )
+            report, _ = evaluate(policy, rows)
+            _LOGGER.info("tune split at %.2f: %s", threshold, report)
+            if report["oos_recall"] is not None and report["oos_recall"] < target_oos_recall:
+                break
+            chosen = {
+                "faq_threshold": threshold,
+                "clarify_threshold": dialog.clarify_threshold,
+                "tune_in_scope_accuracy": report["in_scope_accuracy"],
+                "tune_oos_recall": report["oos_recall"],
+            }
+    if not chosen:
+        raise DatasetMissingError(
+            f"no threshold reaches {target_oos_recall} out-of-scope recall on {name}'s tune split"
+        )
+    return chosen
 
 
 def run_demo(name: str) -> dict[str, object]:
@@ -161,6 +226,12 @@ def main() -> None:
     parser.add_argument("--dataset", choices=("banking77", "clinc150", "demo", "all"), default="all")
     parser.add_argument("--alternates", type=int, default=None, help="at most N alternates per entry")
     parser.add_argument("--split", choices=("dev", "tune"), default="dev")
+    parser.add_argument(
+        "--target-oos-recall",
+        type=float,
+        default=None,
+        help="choose the answer threshold on the tune split for this out-of-scope recall, then measure dev",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object per line (the default prints a table)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -170,6 +241,10 @@ def main() -> None:
         try:
             if name == "demo":
                 results = [run_demo(demo) for demo in DEMOS]
+            elif args.target_oos_recall is not None:
+                point = choose_threshold(name, args.alternates, args.target_oos_recall)
+                result = run_benchmark(name, "dev", args.alternates, float(point["faq_threshold"]))
+                results = [{**result, "operating_point": {"target_oos_recall": args.target_oos_recall, **point}}]
             else:
                 results = [run_benchmark(name, args.split, args.alternates)]
         except DatasetMissingError as exc:
