@@ -111,7 +111,7 @@ class VadSection:
         maximum=5.0,
     )
     confident_end_score: float = setting(
-        0.8,
+        0.7,
         "Answer score the words heard so far must reach for the shorter silence to end the turn; 1 turns the "
         "shortcut off.",
         minimum=0.0,
