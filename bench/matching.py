@@ -32,6 +32,7 @@ Prints one JSON object per run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import dataclasses
 import json
@@ -138,32 +139,35 @@ def _services(home: Path, settings: Settings | None = None):
     return KioskServices(settings=settings or load_settings(None), home=kiosk_home)
 
 
+@contextlib.contextmanager
+def _dataset_kb(name: str, split: str, alternates: int | None, settings: Settings | None = None):
+    """(services, rows): a temporary kiosk home holding the data set's split as knowledge base ``name``,
+    and its held-out questions as ``(text, expected_id)`` rows."""
+    kept, held = banking77(split) if name == "banking77" else clinc150(split)
+    entries, ids = entries_from(kept, alternates)
+    rows = [(t, ids.get(label, "") if label else "") for t, label in held]
+    with tempfile.TemporaryDirectory(prefix="kiosk-bench-") as home:
+        services = _services(Path(home), settings)
+        services.store.create_kb(name, title=name, language="en")
+        services.store.replace_all(name, entries, changed_by="bench")
+        yield services, rows
+
+
 def run_benchmark(
     name: str, split: str, alternates: int | None, faq_threshold: float | None = None
 ) -> dict[str, object]:
-    kept, held = banking77(split) if name == "banking77" else clinc150(split)
-    entries, ids = entries_from(kept, alternates)
-    with tempfile.TemporaryDirectory(prefix="kiosk-bench-") as home:
-        services = _services(Path(home), _settings(faq_threshold))
-        services.store.create_kb(name, title=name, language="en")
-        services.store.replace_all(name, entries, changed_by="bench")
-        return _measure(services, name, [(t, ids.get(label, "") if label else "") for t, label in held], split)
+    with _dataset_kb(name, split, alternates, _settings(faq_threshold)) as (services, rows):
+        return _measure(services, name, rows, split)
 
 
 def choose_threshold(name: str, alternates: int | None, target_oos_recall: float) -> dict[str, object]:
     """The lowest answer threshold of THRESHOLD_GRID whose out-of-scope recall on the tune split reaches the target."""
     from dialog.policy import AnswerPolicy
 
-    kept, held = banking77("tune") if name == "banking77" else clinc150("tune")
-    entries, ids = entries_from(kept, alternates)
-    rows = [(t, ids.get(label, "") if label else "") for t, label in held]
-    if not any(not expected for _, expected in rows):
-        raise DatasetMissingError(f"{name}'s tune split has no out-of-scope questions to choose a threshold on")
     chosen: dict[str, object] = {}
-    with tempfile.TemporaryDirectory(prefix="kiosk-bench-") as home:
-        services = _services(Path(home))
-        services.store.create_kb(name, title=name, language="en")
-        services.store.replace_all(name, entries, changed_by="bench")
+    with _dataset_kb(name, "tune", alternates) as (services, rows):
+        if all(expected for _, expected in rows):
+            raise DatasetMissingError(f"{name}'s tune split has no out-of-scope questions to choose a threshold on")
         services.retriever.prepare(name)
         for threshold in THRESHOLD_GRID:
             dialog = _settings(threshold).dialog
@@ -221,6 +225,13 @@ def _measure(services, kb: str, rows: list[tuple[str, str]], split: str) -> dict
     }
 
 
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", choices=("banking77", "clinc150", "demo", "all"), default="all")
@@ -228,7 +239,7 @@ def main() -> None:
     parser.add_argument("--split", choices=("dev", "tune"), default="dev")
     parser.add_argument(
         "--target-oos-recall",
-        type=float,
+        type=_fraction,
         default=None,
         help="choose the answer threshold on the tune split for this out-of-scope recall, then measure dev",
     )
