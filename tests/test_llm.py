@@ -140,5 +140,8 @@ def test_policy_survives_a_dead_llm_server(services) -> None:
         llm=OpenAIHttpEngine(base_url=f"http://127.0.0.1:{free_port()}/v1"),
     )
     answer = policy.answer("are you open on saturday and sunday?")
-    # generation failed, so the visitor hears the entry itself
-    assert answer.mode == "faq" and answer.sentences
+    # generation failed, so the visitor hears the entries themselves: both days they asked about, in turn
+    assert answer.mode == "faq" and answer.reason.startswith("llm-error")
+    saturday, sunday = (services.store.get("bank", fid) for fid in ("bank-hours-saturday", "bank-hours-sunday"))
+    assert " ".join(answer.sentences) == f"{saturday.speech} {sunday.speech}"
+    assert answer.text == f"{saturday.answer} {sunday.answer}"

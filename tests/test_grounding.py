@@ -1,0 +1,78 @@
+"""The grounding check on the mistakes SmolLM2 makes when it composes an answer from two demo entries."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dialog.grounding import check_sentence
+
+DEMO = Path(__file__).resolve().parents[1] / "knowledge" / "demo"
+ENTRIES = {
+    row["id"]: row
+    for name in ("bank", "metro", "museum")
+    for row in map(json.loads, (DEMO / f"{name}.jsonl").read_text(encoding="utf-8").splitlines())
+}
+
+
+def passages(*ids: str) -> list[str]:
+    """What the policy checks a composed answer against: the entries' answers and spoken answers."""
+    return [ENTRIES[i]["answer"] for i in ids] + [
+        ENTRIES[i]["spoken_answer"] for i in ids if ENTRIES[i].get("spoken_answer")
+    ]
+
+
+FARES = ("metro-fare-single", "metro-fare-day-pass")
+STATION = ("metro-atm", "metro-toilets")
+FOOD = ("museum-cafe", "museum-restaurant")
+TRAVEL = ("metro-bikes", "metro-pets")
+
+
+@pytest.mark.parametrize(
+    ("sentence", "ids"),
+    [
+        ("A single ticket costs 2 pounds 40 in zone A, and a day pass costs 6 pounds 50 for zones A and B.", FARES),
+        ("A day pass is valid until 4:30 the next morning.", FARES),  # "It gives ... until 4:30": the passage's subject
+        ("A single is valid for 90 minutes.", FARES),
+        ("Yes, there are cash machines next to the supermarket on the concourse.", STATION),
+        ("Full-size bikes are not allowed between 7 and 9:30 in the morning.", TRAVEL),
+        ("Dogs must not sit on the seats.", TRAVEL),
+        ("The Sky Terrace Restaurant on level 3 serves lunch from 12 to 4.", FOOD),
+    ],
+)
+def test_faithful_sentences_pass(sentence: str, ids: tuple[str, ...]) -> None:
+    grounding = check_sentence(sentence, passages(*ids))
+    assert grounding.ok, grounding.reason
+
+
+@pytest.mark.parametrize(
+    ("sentence", "ids", "reason"),
+    [
+        # true numbers, swapped between the two entries
+        ("A single ticket is 2 pounds 40, while a day pass is 2 pounds 40.", FARES, "no passage sentence says"),
+        ("A day pass is valid for 90 minutes.", FARES, "no passage sentence says"),
+        ("A single ticket and a day pass are both 2 pounds 40 within zone A.", FARES, "no passage sentence says"),
+        # a number no passage has
+        ("The restaurant serves lunch from 12 to 5.", FOOD, "not in the passages: 5"),
+        # yes turned into no, and no into yes
+        ("There are no cash machines next to the supermarket on the concourse.", STATION, "yes or no around"),
+        ("The Cafe Lumen is a cafe, not a restaurant.", FOOD, "yes or no around"),
+        ("Full-size bikes are allowed between 7 and 9:30 in the morning.", TRAVEL, "yes or no around"),
+        ("Dogs can sit on the seats.", TRAVEL, "yes or no around"),
+        # a loop, and a sentence that says nothing
+        (
+            "The first and last trains are the first and last trains.",
+            ("metro-first-train", "metro-last-train"),
+            "repeats",
+        ),
+        ("Yes, I am.", ("bank-hours-saturday", "bank-hours-sunday"), "says nothing"),
+        # words from elsewhere
+        ("The cafe serves sushi and champagne on the rooftop pool deck.", FOOD, "of its words are in the passages"),
+    ],
+)
+def test_unfaithful_sentences_fail(sentence: str, ids: tuple[str, ...], reason: str) -> None:
+    grounding = check_sentence(sentence, passages(*ids))
+    assert not grounding.ok
+    assert reason in grounding.reason
