@@ -4,6 +4,7 @@
     .venv/bin/python bench/matching.py --dataset banking77 --alternates 10 --json
     .venv/bin/python bench/matching.py --dataset clinc150 --split tune      # for tuning, never reported
     .venv/bin/python bench/matching.py --dataset clinc150 --target-oos-recall 0.85 --json
+    .venv/bin/python bench/matching.py --dataset small --json
 
 Each intent becomes one FAQ entry (question = its first training query, the next
 ones its alternates, answer "Answer for <intent>"), written into a temporary
@@ -17,6 +18,10 @@ Splits (fixed seeds):
 - clinc150 ``dev``: KB from ``train``, evaluated on ``val`` + ``oos_val``;
   ``tune``: 20 % of each intent of ``train`` held out, plus ``oos_train``, the KB built from the rest.
 - demo: the shipped demo KBs against ``bench/data/<name>_eval.csv``.
+- small: an operator's first knowledge base, too small to calibrate on itself (fewer than 6
+  entries: :data:`knowledge.classifier.DEFAULT_CALIBRATION` scores it): :data:`SMALL_SUBSETS`
+  random sets of 2, 3 and 5 entries of each demo KB, each asked all of that demo's held-out
+  questions (those of entries outside the set, and the demo's own out-of-scope ones, are out of scope).
 
 Thresholds are the settings' defaults (``dialog.faq_threshold`` / ``dialog.clarify_threshold``)
 unless ``--target-oos-recall R`` is given: then the answer threshold is chosen on the ``tune``
@@ -61,6 +66,8 @@ DEMOS = ("bank", "metro", "museum")
 SEED = 0
 THRESHOLD_GRID = (0.45, 0.4, 0.35, 0.3, 0.25, 0.2)
 CLARIFY_GAP = 0.05
+SMALL_SIZES = (2, 3, 5)
+SMALL_SUBSETS = 8  # per size and demo knowledge base
 
 
 class DatasetMissingError(Exception):
@@ -198,13 +205,62 @@ def choose_threshold(name: str, alternates: int | None, target_oos_recall: float
 
 
 def run_demo(name: str) -> dict[str, object]:
-    path = ROOT / "bench" / "data" / f"{name}_eval.csv"
-    with path.open(encoding="utf-8", newline="") as fh:
-        rows = [(r["text"].strip(), (r.get("expected_id") or "").strip()) for r in csv.DictReader(fh)]
     with tempfile.TemporaryDirectory(prefix="kiosk-bench-") as home:
         services = _services(Path(home))
         services.kb_name(name)  # installs the demo
-        return _measure(services, name, [r for r in rows if r[0]], "eval")
+        return _measure(services, name, _eval_rows(name), "eval")
+
+
+def _eval_rows(name: str) -> list[tuple[str, str]]:
+    path = ROOT / "bench" / "data" / f"{name}_eval.csv"
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = [(r["text"].strip(), (r.get("expected_id") or "").strip()) for r in csv.DictReader(fh)]
+    return [r for r in rows if r[0]]
+
+
+def run_small() -> list[dict[str, object]]:
+    """Knowledge bases of 2, 3 and 5 entries drawn from the demos (see the module's docstring)."""
+    from knowledge.demo import demo_file
+    from knowledge.io import parse_jsonl
+
+    rng = random.Random(SEED)
+    totals: dict[int, dict[str, float]] = {k: defaultdict(float) for k in SMALL_SIZES}
+    with tempfile.TemporaryDirectory(prefix="kiosk-bench-") as home:
+        services = _services(Path(home))
+        for demo in DEMOS:
+            parsed = parse_jsonl(demo_file(demo).read_text(encoding="utf-8"))
+            entries = [e for e in parsed.entries if e.language == "en"]
+            questions = _eval_rows(demo)
+            for size in SMALL_SIZES:
+                for i in range(SMALL_SUBSETS):
+                    kb = f"small-{demo}-{size}-{i}"
+                    chosen = rng.sample(entries, size)
+                    ids = {e.id for e in chosen}
+                    services.store.create_kb(kb, title="Small", language="en")
+                    services.store.replace_all(kb, chosen, changed_by="bench")
+                    services.retriever.prepare(kb)
+                    policy = services.policy(kb, with_llm=False, log_turns=False)
+                    report, _ = evaluate(policy, [(t, e if e in ids else "") for t, e in questions])
+                    total = totals[size]
+                    total["knowledge_bases"] += 1
+                    for key, count in (("in_scope", "in_scope_n"), ("oos", "oos_n")):
+                        total[f"{key}_n"] += report[count]  # type: ignore[operator]
+                    total["answered"] += report["in_scope_accuracy"] * report["in_scope_n"]  # type: ignore[operator]
+                    total["top1"] += report["top1"] * report["in_scope_n"]  # type: ignore[operator]
+                    total["oos_ok"] += report["oos_recall"] * report["oos_n"]  # type: ignore[operator]
+    return [
+        {
+            "dataset": "small",
+            "entries": size,
+            "knowledge_bases": int(t["knowledge_bases"]),
+            "in_scope_n": int(t["in_scope_n"]),
+            "oos_n": int(t["oos_n"]),
+            "top1": round(t["top1"] / t["in_scope_n"], 4),
+            "in_scope_accuracy": round(t["answered"] / t["in_scope_n"], 4),
+            "oos_recall": round(t["oos_ok"] / t["oos_n"], 4),
+        }
+        for size, t in totals.items()
+    ]
 
 
 def _measure(services, kb: str, rows: list[tuple[str, str]], split: str) -> dict[str, object]:
@@ -234,7 +290,7 @@ def _fraction(text: str) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", choices=("banking77", "clinc150", "demo", "all"), default="all")
+    parser.add_argument("--dataset", choices=("banking77", "clinc150", "demo", "small", "all"), default="all")
     parser.add_argument("--alternates", type=int, default=None, help="at most N alternates per entry")
     parser.add_argument("--split", choices=("dev", "tune"), default="dev")
     parser.add_argument(
@@ -247,11 +303,13 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     logging.basicConfig(level=logging.WARNING)
-    names = ["banking77", "clinc150", "demo"] if args.dataset == "all" else [args.dataset]
+    names = ["banking77", "clinc150", "demo", "small"] if args.dataset == "all" else [args.dataset]
     for name in names:
         try:
             if name == "demo":
                 results = [run_demo(demo) for demo in DEMOS]
+            elif name == "small":
+                results = run_small()
             elif args.target_oos_recall is not None:
                 point = choose_threshold(name, args.alternates, args.target_oos_recall)
                 result = run_benchmark(name, "dev", args.alternates, float(point["faq_threshold"]))
@@ -262,7 +320,7 @@ def main() -> None:
             print(f"skipped {name}: {exc}", file=sys.stderr)
             continue
         for result in results:
-            if args.alternates is not None and name != "demo":
+            if args.alternates is not None and name not in ("demo", "small"):
                 result["alternates_cap"] = args.alternates
             if args.json:
                 print(json.dumps(result), flush=True)

@@ -7,6 +7,7 @@ import numpy as np
 from knowledge.classifier import (
     COSINE_WEIGHT,
     MARGIN_WEIGHT,
+    IntentClassifier,
     calibrated,
     calibration_samples,
     candidate_features,
@@ -63,3 +64,15 @@ def test_calibrated_score_rises_with_probability_and_similarity() -> None:
 def test_no_calibration_without_out_of_scope_examples() -> None:
     features = np.array([[0.0, 1.0, 0.9], [-2.0, -1.0, 0.4]])
     assert fit_calibration(features, np.array([True, False]), np.array([False, False])) is None
+
+
+def test_a_two_entry_knowledge_base_gets_real_probabilities() -> None:
+    """scikit-learn fits two classes as one logit; the model must still give each entry its own probability."""
+    texts, labels, vectors = _data()
+    keep = np.isin(labels, ["hours", "toilet"])
+    model = IntentClassifier.train(list(labels[keep]), vectors[keep], list(np.array(texts)[keep]))
+    assert model is not None and model.classes == ["hours", "toilet"]
+    hours = model.probabilities(vectors[0], "when do you open")
+    toilet = model.probabilities(vectors[keep][-1], "where is the bathroom")
+    assert abs(sum(hours.values()) - 1) < 1e-6 and abs(sum(toilet.values()) - 1) < 1e-6
+    assert hours["hours"] > 0.8 and toilet["toilet"] > 0.8
