@@ -1,16 +1,23 @@
 """Is a generated sentence supported by the passages it was generated from?
 
-A small model can invent a time, a price or a place. Each generated sentence is
-checked before it is spoken: every number in it must occur in the passages, and
-most of its content words must too. A small model also swaps true facts between
-the passages it was given ("a day pass is 2 pounds 40", the single fare), so
-every clause with a number must also be bound to one passage sentence: one that
-holds all of the clause's numbers and most of its content words. It also turns
-a "yes" into a "no" ("there are no cash machines next to the supermarket"), so a
-clause must not be negated where the passage sentence it repeats is not, or the
-other way round; and it loops ("the first and last trains are the first and last
-trains"), so a sentence that repeats itself fails too. A sentence that fails stops generation; if it was the first one, the policy speaks the entry's
-own text instead.
+A small model can invent a time, a price or a place, so each generated sentence
+is checked before it is spoken, and a sentence that fails stops generation (if
+it was the first one, the policy speaks the entries' own texts instead):
+
+- every number in it must occur in the passages, and most of its content words;
+- each number must be bound to one passage sentence that holds it and most of
+  the words leading up to it: SmolLM2 swaps true facts between the passages it
+  was given ("a day pass is 2 pounds 40", the single fare);
+- each clause must come mostly from one passage sentence, not be true words
+  mixed into something no passage says ("Cafe Lumen serves dinner on Fridays");
+- it must not loop ("the first and last trains are the first and last trains");
+- it must not turn a yes into a no or back: a clause is negated only where the
+  passage sentence it repeats is, and a word the visitor asked about keeps the
+  polarity every passage clause gives it ("open on Sundays" where all say closed).
+
+The passages are what the entries say (answer and spoken answer) and any document
+chunk; a passage sentence also carries its passage's first sentence, which names
+what "it" is.
 """
 
 from __future__ import annotations
@@ -20,10 +27,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 _NUMBER = re.compile(r"\d+(?:[.:,]\d+)*")
-_CLAUSE = re.compile(r"[,;]|\b(?:and|but|while|whereas|or)\b", re.IGNORECASE)
+_CLAUSE = re.compile(r"[,;]|:(?=\s)|\b(?:and|or|but|while|whereas)\b", re.IGNORECASE)
+_SHORT_HYPHEN = re.compile(r"\b([A-Za-z]{1,2})-(?=[A-Za-z])")  # "Wi-Fi" is one word, as "wifi" is
+_CONJUNCTION = re.compile(r"\b(?:and|or)\b", re.IGNORECASE)
+_TOKEN = re.compile(r"\d+(?:[.:,]\d+)*|[a-z]+")
 _PASSAGE_SENTENCE = re.compile(r"(?<=[.!?])\s+")
-_CONTRAST = re.compile(r"[,;]|\b(?:but|while|whereas)\b", re.IGNORECASE)  # "not between 7 and 9:30" stays whole
-_NEGATION = re.compile(r"\b(?:no|not|never|none|nobody|nothing|nowhere|cannot|without)\b|n't\b", re.IGNORECASE)
+_CONTRAST = re.compile(r"[,;]|:(?=\s)|\b(?:but|while|whereas)\b", re.IGNORECASE)  # "not between 7 and 9:30" stays whole
+_NEGATION = re.compile(r"\b(?:no|not|never|none|nobody|nothing|nowhere|cannot|without|closed)\b|n't\b", re.IGNORECASE)
 _WORD = re.compile(r"[a-z]+")
 _STOP = set(
     [
@@ -77,6 +87,7 @@ _STOP = set(
         "must",
         "not",
         "no",
+        "cannot",
         "yes",
         "it",
         "its",
@@ -164,11 +175,13 @@ _STOP = set(
         "open",
     ]
 )
+_UNITS = {"pounds", "pound", "pence", "euros", "euro", "cents", "dollars", "minutes", "hours", "percent", "cent"}
 _FORBIDDEN = re.compile(r"\b(as an ai|language model|system prompt|my instructions|i am an ai|openai|chatgpt)\b", re.I)
 
 MIN_SUPPORT = 0.75
+MIN_ONE_SOURCE = 0.75  # share of a clause's content words one passage sentence must hold ("the desk has a lift")
 MIN_OVERLAP = 0.5  # share of a clause's content words a passage sentence must hold to count as what it repeats
-MIN_BINDING = 0.6  # share of a numbered clause's content words found in the passage sentence holding its numbers
+MIN_BINDING = 0.75  # share of the words leading up to a number found in the passage sentence holding it
 
 
 @dataclass(frozen=True)
@@ -179,6 +192,8 @@ class Grounding:
 
 
 def _stem(word: str) -> str:
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):  # "dogs" is "dog", "pass" stays
+        word = word[:-1]
     return word[:5]
 
 
@@ -194,52 +209,109 @@ def _content_words(text: str) -> list[str]:
     return [w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 2]
 
 
-def unbound_clause(sentence: str, passages: Sequence[str]) -> str | None:
-    """The first clause of ``sentence`` whose numbers no single passage sentence states with its words."""
+def _number_groups(sentence: str) -> list[tuple[set[str], list[str]]]:
+    """(numbers, the content words leading up to them) for each run of numbers in ``sentence``.
+
+    Numbers with only units between them are one run ("2 pounds 40", "from 7 to 9:30"); the words leading up
+    to a run are those since the run before it.
+    """
+    groups: list[tuple[set[str], list[str]]] = []
+    words: list[str] = []
+    for token in _TOKEN.findall(sentence.lower()):
+        if token[0].isdigit():
+            number = token.replace(",", "")
+            if groups and all(w in _UNITS for w in words):
+                groups[-1][0].add(number)
+            else:
+                groups.append(({number}, [w for w in words if w not in _UNITS]))
+            words = []
+        elif token not in _STOP and len(token) > 2:
+            words.append(token)
+    return groups
+
+
+def unbound_number(sentence: str, passages: Sequence[str]) -> str | None:
+    """The first run of numbers no single passage sentence states together with the words leading up to it."""
     units = []  # (numbers, word stems) per passage sentence; its passage's first sentence names what "it" is
     for passage in passages:
         parts = _PASSAGE_SENTENCE.split(passage)
         subject = _stems(parts[0])
         units += [(_numbers(part), _stems(part) | subject) for part in parts]
-    for clause in _CLAUSE.split(sentence):
-        numbers = _numbers(clause)
-        if not numbers:
-            continue
-        words = _content_words(clause)
+    for numbers, words in _number_groups(sentence):
         best = -1.0
         for unit_numbers, unit_stems in units:
             if numbers <= unit_numbers:
                 best = max(best, sum(_stem(w) in unit_stems for w in words) / len(words) if words else 1.0)
         if best < MIN_BINDING:
-            return clause.strip()
+            return " ".join([*words, *sorted(numbers)])
     return None
 
 
 def flipped_clause(sentence: str, passages: Sequence[str]) -> str | None:
-    """The first clause negated where the passage sentences it repeats are not (or the other way round)."""
-    units = [(_stems(part), bool(_NEGATION.search(part))) for p in passages for part in _PASSAGE_SENTENCE.split(p)]
+    """The first clause negated where the passage sentence it repeats is not (or the other way round).
+
+    The passage sentence it repeats is the one holding most of its content words; between sentences that hold
+    as many, the one with a single clause holding most of them ("there are two free cash machines on the
+    main concourse" over "ticket machines also accept cards, so you don't need cash"). That sentence is
+    negated where a clause of it that shares a word is ("network called HarborPine-Guest" is not negated by
+    "there's no password" beside it; "allowed ... : not between 7 and 9:30" is). A short part joined by
+    "and" is also checked alone, with its clause's yes or no: "open on Saturdays and Sundays" says "open on
+    Sundays", which no passage does.
+    """
+    units = []  # (stems, [(clause stems, clause negated)]) per passage sentence
+    for passage in passages:
+        for part in _PASSAGE_SENTENCE.split(passage):
+            units.append((_stems(part), [(_stems(c), bool(_NEGATION.search(c))) for c in _CONTRAST.split(part)]))
+    if not units:
+        return None
     for clause in _CONTRAST.split(sentence):
-        words = _content_words(clause)
         negated = bool(_NEGATION.search(clause))
-        if not units or not words or (len(words) < 2 and not negated):  # "yes, the cafe": too little to compare
-            continue
-        overlaps = [sum(_stem(w) in stems for w in words) / len(words) for stems, _ in units]
-        best = max(overlaps)
-        if best < MIN_OVERLAP:
-            continue  # says something the passages do not: the sentence's support decides
-        polarities = {negated for (_, negated), overlap in zip(units, overlaps, strict=True) if overlap == best}
-        if negated not in polarities:
+        words = _content_words(clause)
+        pieces = [words] if len(words) >= 2 or (words and negated) else []  # "yes, the cafe": too little
+        pieces += [w for w in map(_content_words, _CONJUNCTION.split(clause)[1:]) if 1 <= len(w) <= 2]
+        for piece in pieces:
+            stems = [_stem(w) for w in piece]
+            scored = []  # (overlap, best clause's overlap, negated where it shares a word)
+            for unit, clauses in units:
+                in_clauses = [sum(st in c for st in stems) for c, _ in clauses]
+                neg = any(n for (_, n), k in zip(clauses, in_clauses, strict=True) if k)
+                scored.append((sum(st in unit for st in stems), max(in_clauses), neg))
+            best = max(scored)
+            if best[0] < MIN_OVERLAP * len(stems):
+                continue  # says something the passages do not: the sentence's support decides
+            if negated not in {neg for overlap, in_clause, neg in scored if (overlap, in_clause) == best[:2]}:
+                return clause.strip()
+    return None
+
+
+def mixed_clause(sentence: str, passages: Sequence[str], question: str = "") -> str | None:
+    """The first clause (of 3+ content words) whose words come from several passage sentences but mostly from
+    no one of them: true words, mixed into something no passage says ("the information desk has a lift").
+    The visitor's words count as in every passage sentence."""
+    asked = _stems(question)
+    units = []
+    for passage in passages:
+        parts = _PASSAGE_SENTENCE.split(passage)
+        subject = _stems(parts[0])
+        units += [_stems(part) | subject | asked for part in parts]
+    for clause in _CLAUSE.split(sentence):
+        stems = {_stem(w) for w in _content_words(clause)}
+        if len(stems) >= 3 and units and max(len(stems & unit) for unit in units) < MIN_ONE_SOURCE * len(stems):
             return clause.strip()
     return None
 
 
 def _repeats_itself(sentence: str) -> bool:
-    words = _WORD.findall(sentence.lower())
-    trigrams = list(zip(words, words[1:], words[2:], strict=False))
-    return len(set(trigrams)) < len(trigrams)
+    tokens = _TOKEN.findall(sentence.lower())
+    grams = list(zip(tokens, tokens[1:], tokens[2:], tokens[3:], strict=False))  # "we are open" twice is fine
+    return len(set(grams)) < len(grams)
 
 
 def check_sentence(sentence: str, passages: Sequence[str], question: str = "") -> Grounding:
+    """Is ``sentence`` supported by ``passages``? ``question`` is the visitor's: its words count as known,
+    and what it asks about must keep the passages' yes or no."""
+    sentence, question = _SHORT_HYPHEN.sub(r"\1", sentence), _SHORT_HYPHEN.sub(r"\1", question)
+    passages = [_SHORT_HYPHEN.sub(r"\1", p) for p in passages]
     if not sentence.strip():
         return Grounding(False, 0.0, "empty")
     if _FORBIDDEN.search(sentence):
@@ -248,19 +320,22 @@ def check_sentence(sentence: str, passages: Sequence[str], question: str = "") -
     missing_numbers = _numbers(sentence) - _numbers(source)
     if missing_numbers:
         return Grounding(False, 0.0, f"number(s) not in the passages: {', '.join(sorted(missing_numbers))}")
-    clause = unbound_clause(sentence, passages)
-    if clause is not None:
-        return Grounding(False, 0.0, f"no passage sentence says {clause!r}")
-    if _repeats_itself(sentence):
-        return Grounding(False, 0.0, "repeats itself")
-    clause = flipped_clause(sentence, passages)
-    if clause is not None:
-        return Grounding(False, 0.0, f"turns the passages' yes or no around in {clause!r}")
-    known = _stems(source + " " + question)
     words = _content_words(sentence)
     if not words:  # "Yes, I am.": nothing in it can be checked, and nothing in it answers
         return Grounding(False, 0.0, "says nothing from the passages")
+    known = _stems(source + " " + question)
     support = sum(_stem(w) in known for w in words) / len(words)
     if support < MIN_SUPPORT:
         return Grounding(False, support, f"only {support:.0%} of its words are in the passages")
+    unbound = unbound_number(sentence, passages)
+    if unbound is not None:
+        return Grounding(False, support, f"no passage sentence says {unbound!r}")
+    if _repeats_itself(sentence):
+        return Grounding(False, support, "repeats itself")
+    clause = flipped_clause(sentence, passages)
+    if clause is not None:
+        return Grounding(False, support, f"turns the passages' yes or no around in {clause!r}")
+    clause = mixed_clause(sentence, passages, question)
+    if clause is not None:
+        return Grounding(False, support, f"mixes facts in {clause!r}")
     return Grounding(True, support)

@@ -9,6 +9,10 @@ Order of decisions, each recorded in the answer's ``reason`` and timings:
 5. by confidence: ``faq``; ``generated`` when several entries or a document
    passage are relevant and the LLM is on; ``clarify`` when two or three
    candidates are close; ``fallback`` when nothing matches well enough.
+   A two-part question ("is there parking and free wifi?") has each part
+   matched on its own too, and every entry a part is sure of joins the answer:
+   composed by the LLM, or (LLM off, or its answer not grounded) each entry's
+   spoken answer in turn.
 
 Generated sentences stream one by one and each is checked against its passages
 before it is released; the first failure stops generation (and, if nothing was
@@ -45,6 +49,15 @@ PASSAGE_MIN_SIMILARITY = 0.5
 CHOICE_MIN = 0.2  # a candidate below this is not offered as a choice
 CLARIFY_SUM = 0.6  # top choices adding up to this are worth asking about
 FOLLOWUP_SAME_ENTRY = 0.7  # weight of the previous turn's entry when resolving a follow-up
+PART_MIN = 0.6  # a part of a two-part question ("... and is there parking?") this sure of its own entry adds it
+PART_IN_WHOLE_MIN = 0.2  # ... when the part is no question of its own, the whole question must back that entry too
+MAX_RELATED = 2
+
+_PART_SPLIT = re.compile(r"\b(?:and|or|as well as|plus)\b", re.IGNORECASE)
+_QUESTION_START = re.compile(
+    r"^(what|when|where|which|who|how|why|is|are|was|do|does|did|can|could|will|would|should|may|have|has)\b",
+    re.IGNORECASE,
+)
 
 _FOLLOWUP_START = re.compile(
     r"^(and|also|what about|how about|and what about|what if|but|then|or|is it|are they|does it|do they|"
@@ -357,8 +370,14 @@ class AnswerPolicy:
         close = [c for c in cands[1:3] if top.score - c.score < s.clarify_margin and c.score >= CHOICE_MIN]
         if top.score >= s.faq_threshold:
             related = tuple(c.faq_id for c in close if c.score >= max(SECOND_ENTRY_MIN, s.faq_threshold * 0.8))
-            if related and can_generate and not reason and _mentions_both(text):
-                return decided("generated", faq_id=top.faq_id, score=top.score, related=related)
+            two_part = not reason and _mentions_both(text)
+            if two_part:
+                related = self._part_entries(text, top.faq_id, related, cands, lang)
+                timings["decide_parts"] = _ms(t0)
+            if related and two_part:  # compose the answer, or (no LLM) say each entry in turn
+                return decided(
+                    "generated" if can_generate else "faq", faq_id=top.faq_id, score=top.score, related=related
+                )
             if not (related and len(text.split()) <= 3):  # a one- or two-word question that fits several entries
                 return decided("faq", faq_id=top.faq_id, score=top.score)
             close = [c for c in close if c.faq_id in related]
@@ -369,6 +388,28 @@ class AnswerPolicy:
         if top.score >= s.clarify_threshold:
             return decided("faq", faq_id=top.faq_id, score=top.score, reason=reason or "single-candidate")
         return decided("fallback", faq_id=None, score=top.score, fixed_text=fallback_text)
+
+    def _part_entries(
+        self, text: str, top_id: str, related: tuple[str, ...], cands: tuple[Candidate, ...], language: str
+    ) -> tuple[str, ...]:
+        """``related`` plus the entries the parts of a two-part question ask for ("are there toilets | and a cash
+        machine?"), matched one by one: a part whose own best entry is sure enough, and which is a question of its
+        own or an entry the whole question also points at ("I'm blind | and need someone to guide me" is one
+        question)."""
+        found = list(related)
+        in_whole = {c.faq_id: c.score for c in cands}
+        parts = [part.strip(" ,;?.!") for part in _PART_SPLIT.split(text)]
+        for part in (p for p in parts if p):
+            best = self._search(part, language).top
+            if best is None or best.faq_id == top_id or best.faq_id in found or best.score < PART_MIN:
+                continue
+            if (
+                _QUESTION_START.match(part)
+                or len(part.split()) <= 3
+                or in_whole.get(best.faq_id, 0.0) >= PART_IN_WHOLE_MIN
+            ):
+                found.append(best.faq_id)
+        return tuple(found[:MAX_RELATED])
 
     # -- answering ----------------------------------------------------------
     def stream(
@@ -401,8 +442,10 @@ class AnswerPolicy:
 
         entry = self.store.get(self.kb, faq_id) if faq_id else None
         answered = [entry] if entry is not None else []  # the entries a faq answer speaks
+        related = [e for e in (self.store.get(self.kb, fid) for fid in decision.related) if e is not None]
+        if mode == "faq":  # a two-part question without the LLM: each entry in turn
+            answered += related
         if mode == "generated":
-            related = [e for e in (self.store.get(self.kb, fid) for fid in decision.related) if e is not None]
             facts, passages = self._sources(answered + related, [p.text for p in decision.passages])
             generated_ok = False
             try:

@@ -110,6 +110,38 @@ def test_generated_answer_streams_and_is_grounded(services) -> None:
     assert answer.timings_ms["first_sentence"] <= answer.timings_ms["total"]
 
 
+@pytest.mark.parametrize(
+    ("kb", "text", "entries"),
+    [
+        ("bank", "is there parking and free wifi?", {"bank-parking", "bank-wifi"}),
+        ("metro", "are there toilets and a cash machine in the station?", {"metro-toilets", "metro-atm"}),
+        ("museum", "how much are tickets and when are you open?", {"museum-ticket-prices", "museum-hours"}),
+    ],
+)
+def test_a_two_part_question_gets_both_answers(services, kb: str, text: str, entries: set[str]) -> None:
+    """Each part is matched on its own; without the LLM each entry is said in turn, in its spoken words."""
+    policy = services.policy(kb, with_llm=False, log_turns=False)
+    decision = policy.decide(text)
+    assert {decision.faq_id, *decision.related} == entries, decision
+    answer = policy.answer(text)
+    assert answer.mode == "faq"
+    spoken = [services.store.get(kb, fid).speech for fid in (decision.faq_id, *decision.related)]
+    assert " ".join(answer.sentences) == " ".join(spoken)
+
+
+@pytest.mark.parametrize(
+    ("kb", "text"),
+    [
+        ("metro", "I'm blind and need someone to guide me to the platform"),  # one question, two verbs
+        ("bank", "where is the cash machine"),
+        ("metro", "where is lost property and when is it open?"),  # both parts are one entry's
+    ],
+)
+def test_a_question_about_one_thing_gets_one_entry(services, kb: str, text: str) -> None:
+    decision = services.policy(kb, with_llm=False, log_turns=False).decide(text)
+    assert decision.mode == "faq" and decision.related == (), decision
+
+
 def test_every_turn_is_logged_redacted(services) -> None:
     policy = services.policy("bank")
     conversation = Conversation()
