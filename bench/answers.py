@@ -10,7 +10,7 @@ Measures, on this machine:
 - ``generated``: time to the first generated sentence with SmolLM2 for questions
   that combine two entries (goal: <= 700 ms), and how many passed the grounding check;
   ``first_sentence_when_asked`` is the visitor's wait whenever the LLM was asked, also
-  when its first sentence failed the check and the entry's own text was spoken;
+  when its first sentence failed the check and the entries' own texts were spoken;
 - ``hostile``: share of bench/data/hostile.txt answered with a refusal or the
   hand-off on each demo knowledge base (goal: 100 %).
 

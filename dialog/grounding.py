@@ -11,9 +11,9 @@ it was the first one, the policy speaks the entries' own texts instead):
 - each clause must come mostly from one passage sentence, not be true words
   mixed into something no passage says ("Cafe Lumen serves dinner on Fridays");
 - it must not loop ("the first and last trains are the first and last trains");
-- it must not turn a yes into a no or back: a clause is negated only where the
-  passage sentence it repeats is, and a word the visitor asked about keeps the
-  polarity every passage clause gives it ("open on Sundays" where all say closed).
+- it must not turn a yes into a no or back: a clause, and a short part of it
+  joined by "and", is negated only where the passage sentence it repeats is
+  ("open on Saturdays and Sundays" where the Sunday entry says closed).
 
 The passages are what the entries say (answer and spoken answer) and any document
 chunk; a passage sentence also carries its passage's first sentence, which names
@@ -205,8 +205,22 @@ def _stems(text: str) -> set[str]:
     return {_stem(w) for w in _WORD.findall(text.lower())}
 
 
+def _is_content(word: str) -> bool:
+    return word not in _STOP and len(word) > 2
+
+
 def _content_words(text: str) -> list[str]:
-    return [w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 2]
+    return [w for w in _WORD.findall(text.lower()) if _is_content(w)]
+
+
+def _passage_sentences(passages: Sequence[str]) -> list[tuple[str, set[str]]]:
+    """(sentence, its word stems and those of its passage's first sentence, which names what "it" is)."""
+    out = []
+    for passage in passages:
+        parts = _PASSAGE_SENTENCE.split(passage)
+        subject = _stems(parts[0])
+        out += [(part, _stems(part) | subject) for part in parts]
+    return out
 
 
 def _number_groups(sentence: str) -> list[tuple[set[str], list[str]]]:
@@ -225,18 +239,14 @@ def _number_groups(sentence: str) -> list[tuple[set[str], list[str]]]:
             else:
                 groups.append(({number}, [w for w in words if w not in _UNITS]))
             words = []
-        elif token not in _STOP and len(token) > 2:
+        elif _is_content(token):
             words.append(token)
     return groups
 
 
 def unbound_number(sentence: str, passages: Sequence[str]) -> str | None:
     """The first run of numbers no single passage sentence states together with the words leading up to it."""
-    units = []  # (numbers, word stems) per passage sentence; its passage's first sentence names what "it" is
-    for passage in passages:
-        parts = _PASSAGE_SENTENCE.split(passage)
-        subject = _stems(parts[0])
-        units += [(_numbers(part), _stems(part) | subject) for part in parts]
+    units = [(_numbers(part), stems) for part, stems in _passage_sentences(passages)]
     for numbers, words in _number_groups(sentence):
         best = -1.0
         for unit_numbers, unit_stems in units:
@@ -289,11 +299,7 @@ def mixed_clause(sentence: str, passages: Sequence[str], question: str = "") -> 
     no one of them: true words, mixed into something no passage says ("the information desk has a lift").
     The visitor's words count as in every passage sentence."""
     asked = _stems(question)
-    units = []
-    for passage in passages:
-        parts = _PASSAGE_SENTENCE.split(passage)
-        subject = _stems(parts[0])
-        units += [_stems(part) | subject | asked for part in parts]
+    units = [stems | asked for _, stems in _passage_sentences(passages)]
     for clause in _CLAUSE.split(sentence):
         stems = {_stem(w) for w in _content_words(clause)}
         if len(stems) >= 3 and units and max(len(stems & unit) for unit in units) < MIN_ONE_SOURCE * len(stems):
@@ -308,8 +314,7 @@ def _repeats_itself(sentence: str) -> bool:
 
 
 def check_sentence(sentence: str, passages: Sequence[str], question: str = "") -> Grounding:
-    """Is ``sentence`` supported by ``passages``? ``question`` is the visitor's: its words count as known,
-    and what it asks about must keep the passages' yes or no."""
+    """Is ``sentence`` supported by ``passages``? ``question`` is the visitor's: its words count as known."""
     sentence, question = _SHORT_HYPHEN.sub(r"\1", sentence), _SHORT_HYPHEN.sub(r"\1", question)
     passages = [_SHORT_HYPHEN.sub(r"\1", p) for p in passages]
     if not sentence.strip():

@@ -370,14 +370,12 @@ class AnswerPolicy:
         close = [c for c in cands[1:3] if top.score - c.score < s.clarify_margin and c.score >= CHOICE_MIN]
         if top.score >= s.faq_threshold:
             related = tuple(c.faq_id for c in close if c.score >= max(SECOND_ENTRY_MIN, s.faq_threshold * 0.8))
-            two_part = not reason and _mentions_both(text)
-            if two_part:
+            if not reason and _mentions_both(text):  # a two-part question
                 related = self._part_entries(text, top.faq_id, related, cands, lang)
                 timings["decide_parts"] = _ms(t0)
-            if related and two_part:  # compose the answer, or (no LLM) say each entry in turn
-                return decided(
-                    "generated" if can_generate else "faq", faq_id=top.faq_id, score=top.score, related=related
-                )
+                if related:  # compose the answer, or (no LLM) say each entry in turn
+                    mode = "generated" if can_generate else "faq"
+                    return decided(mode, faq_id=top.faq_id, score=top.score, related=related)
             if not (related and len(text.split()) <= 3):  # a one- or two-word question that fits several entries
                 return decided("faq", faq_id=top.faq_id, score=top.score)
             close = [c for c in close if c.faq_id in related]
