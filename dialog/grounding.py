@@ -4,10 +4,12 @@ A small model can invent a time, a price or a place, so each generated sentence
 is checked before it is spoken, and a sentence that fails stops generation (if
 it was the first one, the policy speaks the entries' own texts instead):
 
-- every number in it must occur in the passages, and most of its content words;
+- every number in it (and every letter naming something: "exit C", "zone A") must
+  occur in the passages, and most of its content words;
 - each number must be bound to one passage sentence that holds it and most of
   the words leading up to it: SmolLM2 swaps true facts between the passages it
-  was given ("a day pass is 2 pounds 40", the single fare);
+  was given ("a day pass is 2 pounds 40", the single fare; "the cash machines
+  are next to exit C", the toilets' exit);
 - each clause must come mostly from one passage sentence, not be true words
   mixed into something no passage says ("Cafe Lumen serves dinner on Fridays");
 - it must not loop ("the first and last trains are the first and last trains");
@@ -26,7 +28,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-_NUMBER = re.compile(r"\d+(?:[.:,]\d+)*")
+# a number, or a letter naming something ("exit C", "zone A", "zones A and B"; not a sentence's first "A", not "I")
+_NUMBER = re.compile(r"\d+(?:[.:,]\d+)*|(?<=[a-z] )[A-HJ-Z]\b")
+_NUMBER_OR_WORD = re.compile(rf"(?P<number>{_NUMBER.pattern})|(?P<word>[A-Za-z]+)")
 _CLAUSE = re.compile(r"[,;]|:(?=\s)|\b(?:and|or|but|while|whereas)\b", re.IGNORECASE)
 _SHORT_HYPHEN = re.compile(r"\b([A-Za-z]{1,2})-(?=[A-Za-z])")  # "Wi-Fi" is one word, as "wifi" is
 _CONJUNCTION = re.compile(r"\b(?:and|or)\b", re.IGNORECASE)
@@ -224,23 +228,23 @@ def _passage_sentences(passages: Sequence[str]) -> list[tuple[str, set[str]]]:
 
 
 def _number_groups(sentence: str) -> list[tuple[set[str], list[str]]]:
-    """(numbers, the content words leading up to them) for each run of numbers in ``sentence``.
+    """(numbers, the content words leading up to them) for each run of numbers (or naming letters) in ``sentence``.
 
     Numbers with only units between them are one run ("2 pounds 40", "from 7 to 9:30"); the words leading up
     to a run are those since the run before it.
     """
     groups: list[tuple[set[str], list[str]]] = []
     words: list[str] = []
-    for token in _TOKEN.findall(sentence.lower()):
-        if token[0].isdigit():
-            number = token.replace(",", "")
+    for token in _NUMBER_OR_WORD.finditer(sentence):
+        if token["number"]:
+            number = token["number"].replace(",", "")
             if groups and all(w in _UNITS for w in words):
                 groups[-1][0].add(number)
             else:
                 groups.append(({number}, [w for w in words if w not in _UNITS]))
             words = []
-        elif _is_content(token):
-            words.append(token)
+        elif _is_content(word := token["word"].lower()):
+            words.append(word)
     return groups
 
 
@@ -324,7 +328,7 @@ def check_sentence(sentence: str, passages: Sequence[str], question: str = "") -
     source = " ".join(passages)
     missing_numbers = _numbers(sentence) - _numbers(source)
     if missing_numbers:
-        return Grounding(False, 0.0, f"number(s) not in the passages: {', '.join(sorted(missing_numbers))}")
+        return Grounding(False, 0.0, f"number(s) or name(s) not in the passages: {', '.join(sorted(missing_numbers))}")
     words = _content_words(sentence)
     if not words:  # "Yes, I am.": nothing in it can be checked, and nothing in it answers
         return Grounding(False, 0.0, "says nothing from the passages")

@@ -39,6 +39,8 @@ AIRPORT = ("metro-route-airport", "metro-fare-airport", "metro-fare-single")
         ("A day pass is valid until 4:30 the next morning.", FARES),  # "It gives ... until 4:30": the passage's subject
         ("A single is valid for 90 minutes.", FARES),
         ("Yes, there are cash machines next to the supermarket on the concourse.", STATION),
+        ("The toilets are on the main concourse, next to exit C.", STATION),
+        ("There is one more cash machine by exit A.", STATION),
         ("Full-size bikes are not allowed between 7 and 9:30 in the morning.", TRAVEL),
         ("Dogs must not sit on the seats.", TRAVEL),
         ("The Sky Terrace Restaurant on level 3 serves lunch from 12 to 4.", FOOD),
@@ -69,6 +71,8 @@ def test_faithful_sentences_pass(sentence: str, ids: tuple[str, ...]) -> None:
         ("A day pass is valid for 90 minutes.", FARES, "no passage sentence says"),
         ("A single ticket and a day pass are both 2 pounds 40 within zone A.", FARES, "no passage sentence says"),
         ("The Red Line goes to the airport and costs 2 pounds 40.", AIRPORT, "no passage sentence says"),
+        ("The cash machines are on the main concourse next to exit C.", STATION, "no passage sentence says"),  # toilets
+        ("The toilets are on the main concourse next to exit D.", STATION, "not in the passages: D"),
         ("Yes, the cafe and restaurant on level 3 are a cafe and a restaurant.", FOOD, "no passage sentence says"),
         # a number no passage has
         ("The restaurant serves lunch from 12 to 5.", FOOD, "not in the passages: 5"),
