@@ -12,7 +12,6 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -24,6 +23,7 @@ from starlette.exceptions import HTTPException
 
 from admin_web import queries
 from admin_web.accounts import Accounts
+from admin_web.backend import KioskBackend
 from admin_web.security import BodyLimitMiddleware, SecurityHeadersMiddleware
 from admin_web.web import TEMPLATES_DIR, AdminState, LoginRequiredError, query_url, render
 from core.errors import KioskError
@@ -68,12 +68,17 @@ def _purge_loop(admin: AdminState, stop: threading.Event) -> None:
         stop.wait(PURGE_EVERY_S)
 
 
-def create_app(settings: Settings, home: KioskHome, *, services: Any = None, purge: bool = True) -> FastAPI:
-    """Build the admin app on one kiosk home (its ``kiosk.db``) with these settings."""
-    if services is None:
-        from kiosk.wiring import KioskServices
+def create_app(
+    settings: Settings, home: KioskHome, *, backend: KioskBackend | None = None, purge: bool = True
+) -> FastAPI:
+    """Build the admin app on one kiosk home (its ``kiosk.db``) with these settings.
 
-        services = KioskServices(settings=settings, home=home)
+    ``backend`` defaults to the kiosk's own services on ``home`` (built lazily: no model loads for the app).
+    """
+    if backend is None:
+        from runtime.services import KioskServices
+
+        backend = KioskServices(settings=settings, home=home)
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     templates.env.autoescape = True
     templates.env.globals["quote"] = quote
@@ -81,8 +86,8 @@ def create_app(settings: Settings, home: KioskHome, *, services: Any = None, pur
     admin = AdminState(
         settings=settings,
         home=home,
-        services=services,
-        accounts=Accounts(services.store.db),
+        backend=backend,
+        accounts=Accounts(backend.store.db),
         templates=templates,
         secure_cookies=bool(settings.admin.tls_cert and settings.admin.tls_key),
     )

@@ -130,14 +130,6 @@ def _greedy(
     return groups
 
 
-def embedder_if_loaded(services: Any) -> Any:
-    """The services' embedder only if its model is already in memory (never loads it for this page)."""
-    embedder = getattr(services, "__dict__", {}).get("embedder")
-    if embedder is not None and getattr(embedder, "_model", None) is not None:
-        return embedder
-    return None
-
-
 def group_questions(turns: list[dict], *, embedder: Any = None) -> tuple[list[QuestionGroup], str]:
     """Groups (largest first) and the method used: ``embeddings`` or ``lexical``."""
     turns = [t for t in turns if (t.get("text") or "").strip()]

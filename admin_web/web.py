@@ -19,6 +19,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 
 from admin_web.accounts import Accounts, Session
+from admin_web.backend import KioskBackend
 from admin_web.security import CSRF_FIELD, CSRF_HEADER, tokens_match
 from core.home import KioskHome
 from core.settings import Settings
@@ -66,7 +67,7 @@ class AdminState:
 
     settings: Settings
     home: KioskHome
-    services: Any  # kiosk.wiring.KioskServices (imported lazily)
+    backend: KioskBackend
     accounts: Accounts
     templates: Jinja2Templates
     secure_cookies: bool
@@ -80,11 +81,11 @@ class AdminState:
 
     @property
     def store(self):
-        return self.services.store
+        return self.backend.store
 
     @property
     def db(self):
-        return self.services.store.db
+        return self.backend.store.db
 
 
 @dataclass(frozen=True)
@@ -218,7 +219,7 @@ def current_kb(request: Request) -> str:
     for candidate in (request.query_params.get("kb"), request.cookies.get(KB_COOKIE)):
         if candidate and store.kb_exists(candidate):
             return candidate
-    return st.services.kb_name()
+    return st.backend.kb_name()
 
 
 def _kb_versions(st: AdminState) -> tuple:

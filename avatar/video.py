@@ -59,7 +59,7 @@ def clip_from_tts(chunks: Iterable[object]) -> SpeechClip:
 
 def read_audio(path: Path) -> SpeechClip:
     """A WAV file (or, with ffmpeg, any audio file) as a mono clip; clear errors for missing or invalid files."""
-    from speech.wav import read_wav
+    from devices.wav import read_wav
 
     if not path.exists():
         raise AvatarError(
@@ -129,7 +129,7 @@ def render_video(
 
     from avatar.render import AvatarRenderer, qimage_to_rgb_bytes
     from avatar.rig import AvatarAnimator
-    from speech.wav import write_wav
+    from devices.wav import write_wav
 
     width, height = size
     if width % 2 or height % 2:

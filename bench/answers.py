@@ -187,7 +187,7 @@ def main() -> None:
     parser.add_argument("--skip-generated", action="store_true", help="Leave out the SmolLM2 measurements.")
     args = parser.parse_args()
     from core.events import AnswerFinished, AnswerSentence
-    from kiosk.wiring import KioskServices
+    from runtime.services import KioskServices
 
     report: dict[str, object] = {"bench": "answers", "machine": f"{os.cpu_count()} cores"}
     with tempfile.TemporaryDirectory() as tmp:

@@ -90,7 +90,7 @@ def measured_video_offset(fps: int = 60) -> dict:
     from avatar.video import clip_from_tts, render_video, track_for_clip
     from core.home import KioskHome
     from core.settings import load_settings
-    from kiosk.wiring import KioskServices
+    from runtime.services import KioskServices
 
     with tempfile.TemporaryDirectory() as tmp:
         services = KioskServices(settings=load_settings(None, env={}), home=KioskHome(Path(tmp) / "home").ensure())

@@ -71,7 +71,7 @@ def main() -> None:
     from core.settings import load_settings
     from devices.base import BLOCK, SAMPLE_RATE, resample
     from devices.sound import Speaker, _sd, resolve_device
-    from kiosk.wiring import KioskServices
+    from runtime.services import KioskServices
 
     sink = f"drift_{uuid.uuid4().hex[:6]}"
     module = subprocess.run(

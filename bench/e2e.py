@@ -4,7 +4,7 @@
 
 Spoken questions (piper, natural variation) from bench/data/bank_eval.csv (30
 in-scope questions, 10 of them after "Hey kiosk,") and two-part questions that
-ask for a composed answer go through :class:`kiosk.simulate.Simulator`: wake /
+ask for a composed answer go through :class:`runtime.simulate.Simulator`: wake /
 VAD → streaming ASR → answer policy → TTS, with the answer openings
 synthesized at start-up as the kiosk does, each file fed at the microphone's
 pace (so what the recognizer does while the visitor pauses overlaps the pause,
@@ -79,10 +79,10 @@ def run_turns(tmp: Path) -> dict:
 
     from core.home import KioskHome
     from core.settings import load_settings
-    from kiosk.simulate import Simulator
-    from kiosk.wiring import KioskServices
+    from runtime.simulate import Simulator
+    from runtime.services import KioskServices
     from speech.tts.piper import PiperTts
-    from speech.wav import write_wav
+    from devices.wav import write_wav
 
     home = KioskHome(tmp / "home").ensure()
     services = KioskServices(settings=load_settings(None, env={}), home=home)

@@ -57,7 +57,7 @@ if str(ROOT) not in sys.path:
 from core.home import KioskHome  # noqa: E402
 from core.settings import Settings, load_settings  # noqa: E402
 from knowledge.entries import FaqEntry, slugify  # noqa: E402
-from knowledge.evaluation import evaluate  # noqa: E402
+from dialog.evaluation import evaluate  # noqa: E402
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ def _settings(faq_threshold: float | None = None) -> Settings:
 
 
 def _services(home: Path, settings: Settings | None = None):
-    from kiosk.wiring import KioskServices
+    from runtime.services import KioskServices
 
     kiosk_home = KioskHome(home)
     return KioskServices(settings=settings or load_settings(None), home=kiosk_home)

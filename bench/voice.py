@@ -40,7 +40,7 @@ from core.home import KioskHome  # noqa: E402
 from core.settings import load_settings  # noqa: E402
 from devices.base import SAMPLE_RATE, resample, to_blocks  # noqa: E402
 from speech.asr.base import normalize_phrase  # noqa: E402
-from speech.wav import read_wav  # noqa: E402
+from devices.wav import read_wav  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
 ESPEAK_VOICES = ["en-us", "en-us+f3", "en+m3", "en-gb+f2"]
@@ -168,7 +168,7 @@ def main() -> None:
     parser.add_argument("--no-wake", action="store_true", help="measure speech recognition only")
     parser.add_argument("--engines", default=",".join(ENGINES), help=f"comma-separated, from {', '.join(ENGINES)}")
     args = parser.parse_args()
-    from kiosk.wiring import KioskServices
+    from runtime.services import KioskServices
     from speech.asr.moonshine import MoonshineAsr
     from speech.asr.pocketsphinx import PocketsphinxAsr
     from speech.train_wake import phrase_end_s

@@ -68,7 +68,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", action="store_true", help="(the output is always one JSON object)")
     args = parser.parse_args()
-    from kiosk.wiring import KioskServices
+    from runtime.services import KioskServices
     from speech.tts.espeak_lib import synthesize
     from speech.tts.piper import PiperTts
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from devices.base import BLOCK, SAMPLE_RATE, AudioSink, AudioSource, resample, to_blocks
-from speech.wav import read_wav, write_wav
+from devices.wav import read_wav, write_wav
 
 
 class WavFileSource(AudioSource):

@@ -1,7 +1,7 @@
 """The visitor-facing Qt window: avatar, captions, touch controls, driven by the turn loop.
 
 Threads: the Qt thread only draws and reacts to taps; a start-up worker builds
-the :class:`~kiosk.turn_loop.TurnLoop` (models load there), an audio thread
+the :class:`~runtime.turn_loop.TurnLoop` (models load there), an audio thread
 feeds it microphone blocks, and the loop answers on its own worker. Everything
 the loop reports arrives here as ``core.events`` through one queued signal.
 The avatar is drawn on a display timer from the speaker's clock, so lips and
@@ -56,7 +56,7 @@ from kiosk.doctor import package_version
 from kiosk.keyboard import OnScreenKeyboard
 from kiosk.lockdown import KeyGuard, inhibit_screen_blanking
 from kiosk.theme import stylesheet
-from kiosk.turn_loop import TurnLoop
+from runtime.turn_loop import TurnLoop
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -173,7 +173,7 @@ def say(app: AppContext, text: str, out: Path, timings: Path | None) -> None:
     """Synthesize TEXT with the kiosk's voice into a WAV file (and its phoneme timings)."""
     import numpy as np
 
-    from speech.wav import write_wav
+    from devices.wav import write_wav
 
     if not text.strip():
         raise KioskError("nothing to say: TEXT is empty", code="tts-empty-text")

@@ -11,7 +11,7 @@ from core.home import KioskHome
 from core.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from kiosk.wiring import KioskServices
+    from runtime.services import KioskServices
 
 
 @dataclass
@@ -32,7 +32,7 @@ class AppContext:
     @property
     def services(self) -> KioskServices:
         if self._services is None:
-            from kiosk.wiring import KioskServices
+            from runtime.services import KioskServices
 
             self._services = KioskServices(settings=self.settings, home=self.home)
         return self._services

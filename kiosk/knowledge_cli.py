@@ -210,7 +210,7 @@ def eval_retrieval(app: AppContext, file: Path, kb_name: str | None, as_json: bo
         raise KnowledgeError(
             f"{file.name}: expected_id not in {policy.kb!r}: {', '.join(unknown[:10])}", code="eval-invalid"
         )
-    from knowledge.evaluation import evaluate
+    from dialog.evaluation import evaluate
 
     report, errors = evaluate(policy, rows)
     report = {key: report[key] for key in EVAL_KEYS}  # the documented contract

@@ -122,7 +122,7 @@ def simulate(
 ) -> None:
     """The whole visitor turn on WAV files: wake/VAD → ASR → answer → TTS → avatar frames, headless."""
     from kiosk.avatar_cli import parse_size
-    from kiosk.simulate import Simulator
+    from runtime.simulate import Simulator
 
     size = parse_size(frame_size)
     simulator = Simulator(app.services, kb=kb_name, warm=not cold, realtime=realtime)

@@ -19,7 +19,7 @@ import numpy as np
 
 from core.errors import SpeechError
 from devices.base import BLOCK, SAMPLE_RATE
-from speech.wav import pcm16
+from devices.wav import pcm16
 
 _LOGGER = logging.getLogger(__name__)
 

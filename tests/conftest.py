@@ -57,7 +57,7 @@ def services(tmp_path_factory: pytest.TempPathFactory):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from core.home import KioskHome
     from core.settings import load_settings
-    from kiosk.wiring import KioskServices
+    from runtime.services import KioskServices
 
     home = KioskHome(tmp_path_factory.mktemp("kiosk-home")).ensure()
     wired = KioskServices(settings=load_settings(None, env={}), home=home)

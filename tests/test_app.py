@@ -220,7 +220,7 @@ def test_one_full_voice_turn_through_pulseaudio(qtbot, services, tmp_path: Path)
     from devices.sound import Microphone, Speaker
     from kiosk.app import KioskWindow
     from speech.tts.piper import PiperTts
-    from speech.wav import write_wav
+    from devices.wav import write_wav
     from tests.test_audio_devices import pactl
 
     try:

@@ -14,7 +14,7 @@ import pytest
 
 from core.events import Transcript
 from devices.base import SAMPLE_RATE
-from speech.wav import read_wav, write_wav
+from devices.wav import read_wav, write_wav
 
 pytestmark = [pytest.mark.audio, pytest.mark.models]
 

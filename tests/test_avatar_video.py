@@ -85,7 +85,7 @@ def test_render_text_writes_mp4_matching_the_audio(avatar_cli, tmp_path: Path) -
     not (REPO / "avatar" / "weights" / "audio2mouth.pt").exists(), reason="train with python -m avatar.train"
 )
 def test_render_audio_uses_the_model(avatar_cli, tmp_path: Path) -> None:
-    wav = tmp_path / "speech.wav"
+    wav = tmp_path / "devices.wav"
     said = avatar_cli("say", "Good morning. The gallery opens at ten.", "--out", str(wav))
     assert said.returncode == 0, said.stderr
     out = tmp_path / "speech.mp4"

@@ -23,7 +23,7 @@ SCRIPT = textwrap.dedent(
     import numpy as np
     from core.home import KioskHome
     from core.settings import load_settings
-    from kiosk.wiring import KioskServices
+    from runtime.services import KioskServices
     home = KioskHome(Path(tempfile.mkdtemp())).ensure()
     s = KioskServices(settings=load_settings(None, env={}), home=home)
     order = sys.argv[1].split(",")

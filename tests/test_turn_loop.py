@@ -12,7 +12,7 @@ import pytest
 
 from core.events import PlaybackFinished, SpeechEnded, StateChanged, Transcript, WakeDetected
 from devices.base import BLOCK, SAMPLE_RATE, AudioSink, resample, to_blocks
-from speech.wav import write_wav
+from devices.wav import write_wav
 
 pytestmark = [pytest.mark.models]
 

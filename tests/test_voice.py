@@ -14,7 +14,7 @@ from core.errors import AudioError, SpeechError
 from devices.base import SAMPLE_RATE, resample, to_blocks
 from devices.files import WavFileSource
 from speech.vad import EndOfTurnDetector
-from speech.wav import read_wav, write_wav
+from devices.wav import read_wav, write_wav
 
 pytestmark = pytest.mark.models
 
@@ -106,7 +106,7 @@ def test_trained_wake_network_hears_other_voices(services, tmp_path: Path) -> No
 def test_wake_engine_choice(services) -> None:
     from dataclasses import replace
 
-    from kiosk.wiring import KioskServices
+    from runtime.services import KioskServices
     from speech.wake import WakeWordDetector
 
     def wired(**wake) -> KioskServices:
@@ -122,7 +122,7 @@ def test_wake_engine_choice(services) -> None:
 def test_broken_wake_model_file_is_a_clear_error(services, tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from kiosk.wiring import KioskServices
+    from runtime.services import KioskServices
 
     broken = tmp_path / "wake.pt"
     broken.write_bytes(b"not a torch file")

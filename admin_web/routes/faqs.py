@@ -318,7 +318,7 @@ def try_question(request: Request, actor: Viewer, q: str = "") -> Response:
     question = q.strip()[:500]
     if question:
         try:
-            policy = st.services.policy(kb, with_llm=False, log_turns=False)
+            policy = st.backend.policy(kb, with_llm=False, log_turns=False)
             answer = policy.answer(question)
         except KioskError as exc:
             _LOGGER.warning("try a question failed [%s]: %s", exc.code, exc)

@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
 from admin_web import queries
-from admin_web.grouping import embedder_if_loaded, group_questions
+from admin_web.grouping import group_questions
 from admin_web.web import EditorWrite, Viewer, current_kb, kb_context, render, state
 from dialog.redact import redact
 from knowledge.store import EntryInvalidError
@@ -38,7 +38,7 @@ def unanswered(request: Request, actor: Viewer, days: int = 30) -> Response:
         for t in queries.unanswered_turns(st.db, kb, days=days)
         if _key(t["text"] or "") not in known
     ]
-    groups, method = group_questions(turns, embedder=embedder_if_loaded(st.services))
+    groups, method = group_questions(turns, embedder=st.backend.loaded_embedder())
     entries = st.store.list(kb)
     questions = {e.id: e.question for e in entries}
     return render(

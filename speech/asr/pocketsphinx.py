@@ -23,7 +23,7 @@ import numpy as np
 from core.errors import SpeechError
 from speech.asr.base import AsrEngine, AsrSession, normalize_phrase
 from speech.asr.kb_lm import KbRescorer
-from speech.wav import pcm16
+from devices.wav import pcm16
 
 _LOGGER = logging.getLogger(__name__)
 

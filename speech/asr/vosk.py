@@ -12,7 +12,7 @@ import numpy as np
 
 from core.errors import SpeechError
 from speech.asr.base import AsrEngine, AsrSession, normalize_phrase
-from speech.wav import pcm16
+from devices.wav import pcm16
 
 _LOGGER = logging.getLogger(__name__)
 

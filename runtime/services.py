@@ -28,7 +28,7 @@ from speech.vad import EndOfTurnDetector, SpeechProbability
 from speech.wake import WakeWordDetector
 
 if TYPE_CHECKING:
-    from kiosk.turn_loop import TurnLoop
+    from runtime.turn_loop import TurnLoop
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -49,6 +49,11 @@ class KioskServices:
     @cached_property
     def embedder(self) -> Embedder:
         return Embedder(self.models.require("embeddings"))
+
+    def loaded_embedder(self) -> Embedder | None:
+        """The sentence encoder only if its model is already in memory (never loads it)."""
+        embedder = self.__dict__.get("embedder")
+        return embedder if embedder is not None and embedder.loaded else None
 
     @cached_property
     def index(self) -> VectorIndex:
@@ -195,8 +200,8 @@ class KioskServices:
         )
 
     def turn_loop(self, *, sink, emit, listener: Listener | None, kb: str | None = None, **options) -> TurnLoop:
-        """The visitor's turn loop over ``sink`` and ``listener`` (see ``kiosk.turn_loop``)."""
-        from kiosk.turn_loop import TurnLoop
+        """The visitor's turn loop over ``sink`` and ``listener`` (see ``runtime.turn_loop``)."""
+        from runtime.turn_loop import TurnLoop
 
         return TurnLoop(
             policy=self.policy(kb),

@@ -1,7 +1,7 @@
 """The complete visitor turn on WAV files, with no screen or sound card (``kiosk simulate``).
 
 Each file is a visitor: it is fed as the microphone (as fast as possible) to
-the same :class:`~kiosk.turn_loop.TurnLoop` the Qt window drives, with a
+the same :class:`~runtime.turn_loop.TurnLoop` the Qt window drives, with a
 WAV sink as the speaker. A file in which no wake phrase is heard is played
 again as a tap-to-talk turn. Latencies are what a visitor would wait: the
 end-of-turn silence (stream time) plus the processing after it (wall time).
@@ -25,7 +25,7 @@ from core.events import (
     WakeDetected,
 )
 from devices.files import WavFileSink, WavFileSource
-from kiosk.wiring import KioskServices
+from runtime.services import KioskServices
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ class Simulator:
         """Avatar frames over the answer's audio (plus the answer as WAV), the mouth read from the speaker clock."""
         from avatar.live import LiveAvatar
         from avatar.pack import load_pack
-        from speech.wav import write_wav
+        from devices.wav import write_wav
 
         settings = self.services.settings
         pack = load_pack(settings.avatar.name, self.services.home.root)
