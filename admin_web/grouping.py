@@ -12,54 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.text import GROUPING_STOPWORDS
+
 _LOGGER = logging.getLogger(__name__)
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-_STOP = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "to",
-        "of",
-        "in",
-        "on",
-        "at",
-        "for",
-        "and",
-        "or",
-        "do",
-        "does",
-        "did",
-        "i",
-        "you",
-        "we",
-        "it",
-        "my",
-        "your",
-        "me",
-        "can",
-        "could",
-        "would",
-        "will",
-        "how",
-        "what",
-        "where",
-        "when",
-        "which",
-        "who",
-        "please",
-        "there",
-        "this",
-        "that",
-        "with",
-    ]
-)
 LEXICAL_THRESHOLD = 0.5
 DENSE_THRESHOLD = 0.72
 MAX_GROUPS = 200
@@ -89,7 +46,7 @@ class QuestionGroup:
 
 
 def words(text: str) -> frozenset[str]:
-    found = {w for w in _WORD.findall(text.casefold()) if w not in _STOP}
+    found = {w for w in _WORD.findall(text.casefold()) if w not in GROUPING_STOPWORDS}
     return frozenset(found or _WORD.findall(text.casefold()))
 
 

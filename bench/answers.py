@@ -186,7 +186,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="(output is always JSON; kept for symmetry)")
     parser.add_argument("--skip-generated", action="store_true", help="Leave out the SmolLM2 measurements.")
     args = parser.parse_args()
-    from core.events import AnswerFinished, AnswerSentence
+    from dialog.events import AnswerFinished, AnswerSentence
     from runtime.services import KioskServices
 
     report: dict[str, object] = {"bench": "answers", "machine": f"{os.cpu_count()} cores"}

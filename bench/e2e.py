@@ -79,10 +79,10 @@ def run_turns(tmp: Path) -> dict:
 
     from core.home import KioskHome
     from core.settings import load_settings
-    from runtime.simulate import Simulator
-    from runtime.services import KioskServices
-    from speech.tts.piper import PiperTts
     from devices.wav import write_wav
+    from runtime.services import KioskServices
+    from runtime.simulate import Simulator
+    from speech.tts.piper import PiperTts
 
     home = KioskHome(tmp / "home").ensure()
     services = KioskServices(settings=load_settings(None, env={}), home=home)

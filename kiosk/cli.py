@@ -144,7 +144,7 @@ def run_command(
     services = app.services
     name = services.kb_name(kb_name)
     title = services.store.kb_title(name)
-    from kiosk.app import run_app
+    from kiosk.window.launcher import run_app
 
     sys.exit(
         run_app(

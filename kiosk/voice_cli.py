@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from core.events import SpeechEnded, SpeechStarted, Transcript, WakeDetected
 from kiosk.context import AppContext, pass_app
+from speech.events import SpeechEnded, SpeechStarted, Transcript, WakeDetected
 
 
 @click.command()

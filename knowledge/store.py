@@ -17,13 +17,12 @@ import sqlite_utils
 
 from core.db import open_database, transaction, utcnow
 from core.errors import KnowledgeError
+from core.text import chunk_text, fts_query
 from knowledge.entries import Document, FaqEntry, KnowledgeBaseInfo
 
 _LOGGER = logging.getLogger(__name__)
 
 KB_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
-_WORD = re.compile(r"\w+", re.UNICODE)
-CHUNK_CHARS = 700
 
 
 class EntryInvalidError(KnowledgeError):
@@ -42,120 +41,6 @@ def check_kb_name(name: str) -> str:
             hint="use 1-40 lower-case letters, digits, '-' or '_'",
         )
     return name
-
-
-# Words too common to tell entries apart: leaving them out keeps lexical search fast on big knowledge bases.
-_STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "and",
-        "or",
-        "but",
-        "if",
-        "of",
-        "to",
-        "in",
-        "on",
-        "at",
-        "by",
-        "for",
-        "with",
-        "from",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "am",
-        "do",
-        "does",
-        "did",
-        "can",
-        "could",
-        "will",
-        "would",
-        "should",
-        "may",
-        "might",
-        "must",
-        "i",
-        "me",
-        "my",
-        "we",
-        "our",
-        "you",
-        "your",
-        "it",
-        "its",
-        "this",
-        "that",
-        "these",
-        "those",
-        "there",
-        "here",
-        "what",
-        "which",
-        "who",
-        "how",
-        "when",
-        "where",
-        "why",
-        "please",
-        "excuse",
-        "hello",
-        "hi",
-        "hey",
-        "thanks",
-        "thank",
-        "just",
-        "also",
-        "so",
-        "than",
-        "then",
-        "too",
-        "very",
-    ]
-)
-
-
-def fts_query(text: str) -> str | None:
-    """A safe FTS5 query (any of the content words) from free text; ``None`` if no words."""
-    words = [w for w in _WORD.findall(text.lower()) if len(w) > 1 or w.isdigit()]
-    content = [w for w in words if w not in _STOPWORDS]
-    words = content or words
-    if not words:
-        return None
-    return " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
-
-
-def chunk_text(body: str, limit: int = CHUNK_CHARS) -> list[str]:
-    """Split a document into passages of at most ~``limit`` characters at paragraph/sentence ends."""
-    paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", body) if p.strip()]
-    pieces: list[str] = []
-    for para in paragraphs:
-        if len(para) <= limit:
-            pieces.append(para)
-            continue
-        sentences = re.split(r"(?<=[.!?])\s+", para)
-        current = ""
-        for sentence in sentences:
-            if current and len(current) + len(sentence) + 1 > limit:
-                pieces.append(current)
-                current = sentence
-            else:
-                current = f"{current} {sentence}".strip()
-        if current:
-            pieces.append(current)
-    chunks: list[str] = []
-    for piece in pieces:  # merge short neighbours
-        if chunks and len(chunks[-1]) + len(piece) + 1 <= limit // 2:
-            chunks[-1] = f"{chunks[-1]} {piece}"
-        else:
-            chunks.append(piece)
-    return chunks
 
 
 def _row_to_entry(row: dict, alternates: Sequence[str]) -> FaqEntry:

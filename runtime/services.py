@@ -1,18 +1,22 @@
-"""Build every part of the kiosk from one settings object and one kiosk home.
+"""The composition root: every part of the kiosk built from one settings object and one kiosk home.
 
 Parts are created on first use, so a command that only needs the FAQ store
-never loads the embedding model or the LLM.
+never loads the embedding model or the LLM. :class:`KioskServices` is also what
+the admin app is given (it implements ``admin_web.backend.KioskBackend``).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from core.events import Event
 from core.home import KioskHome
 from core.models import ModelManager
 from core.settings import Settings
+from devices.base import AudioSink
 from dialog.llm.base import LlmEngine
 from dialog.policy import AnswerPolicy
 from dialog.turns import TurnLog
@@ -199,22 +203,33 @@ class KioskServices:
             confident_end_silence_s=self.settings.vad.confident_end_silence_s,
         )
 
-    def turn_loop(self, *, sink, emit, listener: Listener | None, kb: str | None = None, **options) -> TurnLoop:
-        """The visitor's turn loop over ``sink`` and ``listener`` (see ``runtime.turn_loop``)."""
+    def turn_loop(
+        self,
+        *,
+        sink: AudioSink,
+        emit: Callable[[Event], None],
+        listener: Listener | None,
+        kb: str | None = None,
+        **options: Any,
+    ) -> TurnLoop:
+        """The visitor's turn loop over ``sink`` and ``listener`` (see ``runtime.turn_loop``); ``options`` override
+        the settings' values."""
         from runtime.turn_loop import TurnLoop
 
+        configured: dict[str, Any] = {
+            "followup_window_s": self.settings.kiosk.follow_up_listen_s,
+            "inactivity_timeout_s": self.settings.kiosk.inactivity_timeout_s,
+            "voice_language": self.settings.kiosk.language,
+            "confident_end_score": self.settings.vad.confident_end_score,
+        }
         return TurnLoop(
             policy=self.policy(kb),
             tts=self.tts,
             sink=sink,
             listener=listener,
             emit=emit,
-            followup_window_s=self.settings.kiosk.follow_up_listen_s,
-            inactivity_timeout_s=self.settings.kiosk.inactivity_timeout_s,
             voices=self.voice_for,
-            voice_language=self.settings.kiosk.language,
-            confident_end_score=self.settings.vad.confident_end_score,
-            **options,
+            **(configured | options),
         )
 
     @cached_property

@@ -15,17 +15,12 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.events import (
-    AnswerFinished,
-    AnswerStarted,
-    Event,
-    PlaybackStarted,
-    StateChanged,
-    Transcript,
-    WakeDetected,
-)
+from core.events import Event
 from devices.files import WavFileSink, WavFileSource
+from dialog.events import AnswerFinished, AnswerStarted
+from runtime.events import PlaybackStarted, StateChanged
 from runtime.services import KioskServices
+from speech.events import Transcript, WakeDetected
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -81,7 +76,15 @@ class Simulator:
         sink = WavFileSink()
         wake_on = self.services.settings.wake.enabled and not tap
         listener = self.services.listener(require_wake=wake_on)
-        loop = self.services.turn_loop(sink=sink, emit=events.append, listener=listener, kb=self.kb, synchronous=True)
+        # answers on this thread; in real time the words at a pause are decided on the decide worker, as live
+        loop = self.services.turn_loop(
+            sink=sink,
+            emit=events.append,
+            listener=listener,
+            kb=self.kb,
+            synchronous=True,
+            decide_inline=not self.realtime,
+        )
         if self._warm and not self._warmed:
             loop.warm()
             self._warmed = True

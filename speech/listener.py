@@ -18,10 +18,11 @@ transcript costs only the decoder's last step after the end of turn.
 
 A turn ends after the end-of-turn detector's silence (``vad.end_silence_s``),
 or sooner: after ``confident_end_silence_s`` of silence the words heard so far
-go to ``confident_end`` (the turn loop asks the answer policy whether they are
-already a question it answers with confidence); if so the turn ends there. A
-visitor who pauses mid-question ("where is the ... toilet") is not cut off,
-because half a question rarely scores that high.
+go to ``confident_end``, which returns a future (the turn loop has the answer
+policy decide them on a worker thread, never on this one); the listener looks at
+the future with every block, and if it says yes while the silence lasts the turn
+ends there. A visitor who pauses mid-question ("where is the ... toilet") is not
+cut off, because half a question rarely scores that high.
 """
 
 from __future__ import annotations
@@ -29,24 +30,32 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
+from enum import StrEnum
 
 import numpy as np
 
 from core.errors import SpeechError
-from core.events import Event, SpeechEnded, SpeechStarted, Transcript, WakeDetected
+from core.events import Event
 from devices.base import BLOCK, SAMPLE_RATE
 from speech.asr.base import AsrEngine, AsrSession
+from speech.events import SpeechEnded, SpeechStarted, Transcript, WakeDetected
 from speech.vad import EndOfTurnDetector, Segment
 from speech.wake import WakeWordDetector
 
 _LOGGER = logging.getLogger(__name__)
 
 MIN_QUESTION_S = 0.35
-MODES = ("wake", "open", "muted")
 BLOCK_S = BLOCK / SAMPLE_RATE
 # After this much silence (3 blocks, 96 ms) the ASR session hears that the visitor paused; an engine that
 # transcribes whole utterances (moonshine) starts on the words so far while the end of turn is still open.
 PAUSE_BLOCKS = 3
+
+
+class ListenMode(StrEnum):
+    WAKE = "wake"  # only speech after the wake phrase is a question
+    OPEN = "open"  # every utterance is a question
+    MUTED = "muted"  # the kiosk is speaking: only the wake phrase gets through
 
 
 class Listener:
@@ -59,7 +68,7 @@ class Listener:
         require_wake: bool = True,
         listen_window_s: float = 6.0,
         suppress_wake: Callable[[], bool] | None = None,
-        confident_end: Callable[[str], bool] | None = None,
+        confident_end: Callable[[str], Future[bool]] | None = None,
         confident_end_silence_s: float = 0.25,
     ) -> None:
         if require_wake and wake is None:
@@ -75,26 +84,29 @@ class Listener:
         self._wake_text = re.compile(r"^\s*(" + r"[\s,.!]+".join(map(re.escape, phrase.split())) + r")\b[\s,.!]*", re.I)
         self.t = 0.0  # stream time (seconds) after the last block
         self.level = 0.0  # RMS of the last block, for an input meter
-        self.mode = "wake" if require_wake else "open"
+        self.mode = ListenMode.WAKE if require_wake else ListenMode.OPEN
+        self._verdict: Future[bool] | None = None  # confident_end's answer on the words at the pause
         self._wake_t: float | None = None
         self._armed_until = -1.0
         self._session: AsrSession | None = None
         self._session_start = 0.0
 
     # -- control --------------------------------------------------------------
-    def set_mode(self, mode: str) -> None:
+    def set_mode(self, mode: ListenMode | str) -> None:
         """Switch between ``wake``, ``open`` and ``muted`` (the turn loop does this as the kiosk's state changes)."""
-        if mode not in MODES:
-            raise ValueError(f"unknown listening mode {mode!r}")
+        try:
+            mode = ListenMode(mode)
+        except ValueError:
+            raise ValueError(f"unknown listening mode {mode!r}") from None
         if mode == self.mode:
             return
-        if mode == "muted":
+        if mode == ListenMode.MUTED:
             self._abort()
-        if self.mode == "muted":  # what was heard while the kiosk spoke is its own voice: start clean
+        if self.mode == ListenMode.MUTED:  # what was heard while the kiosk spoke is its own voice: start clean
             self._abort()
             self.endpoint.reset()
         self.mode = mode
-        if mode != "wake":
+        if mode != ListenMode.WAKE:
             self._wake_t, self._armed_until = None, -1.0
 
     def arm(self) -> None:
@@ -103,7 +115,7 @@ class Listener:
 
     @property
     def armed(self) -> bool:
-        return self.mode == "open" or (self.mode == "wake" and self._armed_until >= self.t)
+        return self.mode == ListenMode.OPEN or (self.mode == ListenMode.WAKE and self._armed_until >= self.t)
 
     # -- audio ----------------------------------------------------------------
     def feed(self, block: np.ndarray) -> list[Event]:
@@ -118,17 +130,17 @@ class Listener:
             else:
                 woke = True
                 events.append(WakeDetected(round(self.t, 3)))
-                if self.mode == "wake":
+                if self.mode == ListenMode.WAKE:
                     self.arm()
         was_speaking = self.endpoint.in_speech
         segment = self.endpoint.process(block)
-        if self.mode == "muted":
+        if self.mode == ListenMode.MUTED:
             return events
         if self.endpoint.in_speech and not was_speaking:
             events.append(SpeechStarted(round(self.endpoint.start_time, 3)))
             if self.armed:
                 self._begin(self.endpoint.current(), self.endpoint.start_time)
-        elif self.endpoint.in_speech and self._session is None and woke and self.mode == "wake":
+        elif self.endpoint.in_speech and self._session is None and woke and self.mode == ListenMode.WAKE:
             # "hey kiosk, where is ..." in one breath: recognize what follows the phrase
             blocks = self.endpoint.current()
             keep = max(0, round((self.t - self.endpoint.start_time) / BLOCK_S) - 1)
@@ -156,7 +168,7 @@ class Listener:
     def flush(self) -> list[Event]:
         """The utterance in progress when the stream ends."""
         segment = self.endpoint.flush()
-        return self._finish(segment) if segment is not None and self.mode != "muted" else []
+        return self._finish(segment) if segment is not None and self.mode != ListenMode.MUTED else []
 
     def run(self, blocks: Iterable[np.ndarray]) -> Iterator[Event]:
         """Every event for a stream of blocks (finished questions only: empty transcripts are dropped)."""
@@ -176,6 +188,7 @@ class Listener:
             self._session.accept(np.concatenate(blocks))
 
     def _abort(self) -> None:
+        self._verdict = None
         if self._session is not None:
             try:
                 self._session.cancel()
@@ -187,17 +200,27 @@ class Listener:
         return self._wake_text.sub("", text).strip()
 
     def _question_complete(self) -> bool:
-        """After the shorter silence: are the words so far a question ``confident_end`` accepts?"""
-        if self.confident_end is None or self._session is None or self.mode == "muted":
+        """During a silence: has ``confident_end`` accepted the words heard when the shorter silence was reached?"""
+        if self.confident_end is None or self._session is None or self.mode == ListenMode.MUTED:
             return False
-        if self.endpoint.silence_blocks != self.confident_end_blocks:
+        silent = self.endpoint.silence_blocks
+        if silent == 0:  # speaking again: the words at the pause were not the whole question
+            self._verdict = None
             return False
-        if self.t - self._session_start < MIN_QUESTION_S:
+        if silent == self.confident_end_blocks and self.t - self._session_start >= MIN_QUESTION_S:
+            try:
+                text = self._strip(self._session.partial())
+                self._verdict = self.confident_end(text) if text else None
+            except Exception:  # a failing check must not lose the visitor's question: wait for the full silence
+                _LOGGER.exception("confident end-of-turn check failed")
+                self._verdict = None
+        verdict = self._verdict
+        if verdict is None or not verdict.done():
             return False
+        self._verdict = None
         try:
-            text = self._strip(self._session.partial())
-            return bool(text) and bool(self.confident_end(text))
-        except Exception:  # a failing check must not lose the visitor's question: wait for the full silence
+            return bool(verdict.result())
+        except Exception:
             _LOGGER.exception("confident end-of-turn check failed")
             return False
 
@@ -206,6 +229,7 @@ class Listener:
             round(segment.end, 3), segment.truncated, round(segment.voiced_end, 3), round(self.t, 3), confident
         )
         session, self._session = self._session, None
+        self._verdict = None
         if session is None:
             return [ended]
         try:
@@ -213,9 +237,9 @@ class Listener:
         except SpeechError as exc:  # one failed utterance must not stop the microphone: it reads as not understood
             _LOGGER.error("speech recognition failed on an utterance: %s", exc)
             text = ""
-        if self.mode == "wake" and segment.end - self._session_start < MIN_QUESTION_S:
+        if self.mode == ListenMode.WAKE and segment.end - self._session_start < MIN_QUESTION_S:
             return [ended]  # only the wake phrase so far: stay armed for the question after the pause
-        if self.mode == "wake":
+        if self.mode == ListenMode.WAKE:
             if not text:
                 return [ended]
             self._wake_t, self._armed_until = None, -1.0

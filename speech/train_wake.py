@@ -35,9 +35,9 @@ from pathlib import Path
 import numpy as np
 
 from devices.base import SAMPLE_RATE, resample
+from devices.wav import read_wav
 from speech.features import SILENCE_LOG, log_mel
 from speech.wakenet import DEFAULT_WEIGHTS, STRIDE_BLOCKS, WINDOW_FRAMES, build_network
-from devices.wav import read_wav
 
 _LOGGER = logging.getLogger(__name__)
 

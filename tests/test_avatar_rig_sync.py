@@ -89,7 +89,7 @@ def test_playback_offset_stays_within_a_block() -> None:
 
 def test_live_avatar_takes_the_mouth_from_the_samples_played(pack) -> None:
     from avatar.live import LiveAvatar
-    from core.events import PhonemeTiming, TTSAudio
+    from speech.events import PhonemeTiming, TTSAudio
 
     live = LiveAvatar(pack, seed=0)
     phonemes = (PhonemeTiming("m", 0.0, 0.3), PhonemeTiming("ɑ", 0.3, 0.8), PhonemeTiming("$", 0.8, 1.0))

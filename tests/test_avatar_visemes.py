@@ -67,7 +67,7 @@ def test_length_marks_extend_the_previous_phoneme() -> None:
 
 
 def test_accepts_timing_objects_dicts_and_tuples() -> None:
-    from core.events import PhonemeTiming
+    from speech.events import PhonemeTiming
 
     a = segments_from_phonemes([PhonemeTiming("m", 0.0, 0.1)])
     b = segments_from_phonemes([{"phoneme": "m", "start": 0.0, "end": 0.1}])

@@ -119,23 +119,24 @@ def test_the_turn_loop_switches_language_and_back_after_inactivity(services) -> 
     from devices.files import WavFileSink
 
     events = []
+    sink = WavFileSink()
     loop = services.turn_loop(
-        sink=WavFileSink(), emit=events.append, listener=None, kb="museum", synchronous=True, clock=time.monotonic
+        sink=sink, emit=events.append, listener=None, kb="museum", synchronous=True, clock=time.monotonic
     )
     assert loop.languages() == ["en", "es"]
     loop.set_language("es")
-    assert loop.tts.name == "espeak-ng" and loop.conversation.language == "es"
+    assert loop.status().voice == "espeak-ng" and loop.conversation.language == "es"
     loop.ask("¿Hay guardarropa?")
     assert loop.conversation.last_faq_id == "museum-cloakroom-es"
-    assert len(loop.sink.audio) > loop.sink.sample_rate  # over a second of Spanish speech
+    assert len(sink.audio) > sink.sample_rate  # over a second of Spanish speech
     loop._reset()  # the inactivity timer's end
-    assert (loop.language, loop.tts.name, loop.conversation.language) == ("en", "piper", "")
+    assert (loop.language, loop.status().voice, loop.conversation.language) == ("en", "piper", "")
 
 
 def test_the_window_switches_language(qtbot, services) -> None:
     from avatar.pack import load_pack
     from devices.files import WavFileSink
-    from kiosk.app import KioskWindow
+    from kiosk.window.window import KioskWindow
 
     def make_loop(emit):
         return services.turn_loop(sink=WavFileSink(), emit=emit, listener=None, kb="museum", clock=time.monotonic)

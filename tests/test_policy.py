@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from core.events import AnswerFinished, AnswerSentence, AnswerStarted
+from dialog.events import AnswerFinished, AnswerSentence, AnswerStarted
 from dialog.policy import Conversation
+from tests.fakes import CountingLlm
 
 pytestmark = pytest.mark.models
 
@@ -93,20 +95,23 @@ def test_overlong_input_is_capped(bank_policy) -> None:
 
 def test_generated_answer_streams_and_is_grounded(services) -> None:
     policy = services.policy("bank")
+    policy.llm = llm = CountingLlm(policy.llm)
     events = list(policy.stream("are you open on saturday and sunday?"))
-    assert isinstance(events[0], AnswerStarted)
+    assert isinstance(events[0], AnswerStarted) and events[0].mode == "generated"  # the policy asked the LLM
     assert isinstance(events[-1], AnswerFinished)
+    assert llm.calls == 1 and "".join(llm.pieces).strip()  # ... and SmolLM2 really generated
     sentences = [e for e in events if isinstance(e, AnswerSentence)]
     answer = events[-1].answer
-    assert answer.mode in ("generated", "faq"), answer
     assert sentences and [s.text for s in sentences] == list(answer.sentences)
     assert answer.faq_id in ("bank-hours-saturday", "bank-hours-sunday")
-    if answer.mode == "generated":
-        source = " ".join(
-            services.store.get("bank", fid).answer for fid in ("bank-hours-saturday", "bank-hours-sunday")
-        )
-        for number in __import__("re").findall(r"\d+", answer.text):
+    entries = [services.store.get("bank", fid) for fid in ("bank-hours-saturday", "bank-hours-sunday")]
+    if answer.mode == "generated":  # every number it says is in the entries
+        source = " ".join(e.answer for e in entries)
+        for number in re.findall(r"\d+", answer.text):
             assert number in source
+    else:  # the grounding check rejected the composition: each entry is said in its own words instead
+        assert answer.mode == "faq" and answer.reason.startswith(("ungrounded", "llm-error")), answer
+        assert all(e.answer in answer.text for e in entries)
     assert answer.timings_ms["first_sentence"] <= answer.timings_ms["total"]
 
 
@@ -155,7 +160,7 @@ def test_every_turn_is_logged_redacted(services) -> None:
 
 
 def test_streamed_text_is_cut_into_sentences_and_a_first_clause() -> None:
-    from dialog.sentences import stream_sentences
+    from core.text import stream_sentences
 
     text = "The cash machine is in the lobby, on the left, and the limit is 500 pounds. Change it in the app, Dr. Lee."
     pieces = [text[i : i + 3] for i in range(0, len(text), 3)]  # as an LLM streams tokens

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from core.db import MIGRATIONS, DatabaseError, open_database, schema_version
+from core.text import chunk_text
 from knowledge.entries import Document, FaqEntry
-from knowledge.store import EntryInvalidError, FaqStore, KnowledgeBaseMissingError, chunk_text
+from knowledge.store import EntryInvalidError, FaqStore, KnowledgeBaseMissingError
 
 
 @pytest.fixture

@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.events import PlaybackFinished, SpeechEnded, StateChanged, Transcript, WakeDetected
 from devices.base import BLOCK, SAMPLE_RATE, AudioSink, resample, to_blocks
 from devices.wav import write_wav
+from runtime.events import PlaybackFinished, StateChanged
+from speech.events import SpeechEnded, Transcript, WakeDetected
 
 pytestmark = [pytest.mark.models]
 
@@ -99,9 +100,8 @@ def test_simulate_json_contract_and_frames(kiosk_cli, services, voice, tmp_path:
     assert (first["mode"], first["faq_id"]) == ("faq", "bank-atm-location")
     assert first["states"][:5] == ["attract", "listening", "thinking", "speaking", "follow_up"]
     timings = first["timings_ms"]
-    for key in ("asr_final_after_speech_end", "answer_ready_after_speech_end", "first_audio_after_speech_end"):
-        assert 0 < timings[key] < 20_000, key
-    assert timings["asr_final_after_speech_end"] <= timings["first_audio_after_speech_end"]
+    stages = ("asr_final_after_speech_end", "answer_ready_after_speech_end", "first_audio_after_speech_end")
+    assert 0 < timings[stages[0]] <= timings[stages[1]] <= timings[stages[2]]  # how long: bench/e2e.py
     # in stream time: the 0.25 s after a confident question, else the configured 0.6 s of silence
     assert 200 <= timings["end_of_turn_after_speech_end"] <= 700
     assert second["tap"] and second["wake"] == [] and second["faq_id"] == "bank-coin-counting"
@@ -115,9 +115,11 @@ def test_simulate_reports_a_missing_file(kiosk_cli, tmp_path: Path) -> None:
     assert result.returncode != 0 and "nope.wav" in result.stderr and "Traceback" not in result.stderr
 
 
-def _loop(services, sink, events):
+def _loop(services, sink, events, **options):
     listener = services.listener(require_wake=False)
-    loop = services.turn_loop(sink=sink, emit=events.append, listener=listener, kb="bank", clock=time.monotonic)
+    loop = services.turn_loop(
+        sink=sink, emit=events.append, listener=listener, kb="bank", clock=time.monotonic, **options
+    )
     loop.start()
     return loop
 
@@ -151,7 +153,8 @@ def _turn_ends(loop, events, audio: np.ndarray) -> tuple[list, list[str]]:
 def test_a_confident_question_ends_the_turn_after_a_short_silence(services, voice) -> None:
     question = np.concatenate([silence(0.3), voice("What are your opening hours on weekdays?"), silence(1.2)])
     events: list = []
-    loop = _loop(services, ClockedSink(), events)
+    # decided at the pause on the audio thread here: fed faster than real time, a worker could lag behind the blocks
+    loop = _loop(services, ClockedSink(), events, decide_inline=True)
     (end,), (text,) = _turn_ends(loop, events, question)
     assert "opening hours" in text
     assert end.confident and end.detected - end.voiced_end < 0.4
@@ -159,8 +162,7 @@ def test_a_confident_question_ends_the_turn_after_a_short_silence(services, voic
 
     # without the shortcut the turn waits for the full silence
     events = []
-    loop = _loop(services, ClockedSink(), events)
-    loop.listener.confident_end = None
+    loop = _loop(services, ClockedSink(), events, confident_end_score=1.0)
     (end,), _ = _turn_ends(loop, events, question)
     assert not end.confident and end.detected - end.voiced_end >= 0.55
     loop.shutdown()
@@ -250,30 +252,3 @@ def test_follow_up_window_closes_and_inactivity_resets(services) -> None:
     assert loop.state == "attract" and loop.conversation.last_faq_id is None
     reasons = [(e.state, e.reason) for e in events if isinstance(e, StateChanged)]
     assert reasons[-1] == ("attract", "inactivity")
-
-
-def test_the_windows_timer_never_waits_for_the_audio_thread(services, voice) -> None:
-    """The recognizer's partial transcript runs on the audio thread inside the loop; the window's tick skips."""
-    events: list = []
-    loop = _loop(services, ClockedSink(), events)
-    question = np.concatenate([voice("Where can I exchange foreign currency, and what does it cost?")] * 3)
-    loop.warm(openings=False)
-    loop.tap()
-    busy = threading.Event()
-
-    def speak() -> None:
-        busy.set()
-        _feed(loop, question)  # about 10 s of speech fed at once: partial transcripts of growing length
-
-    worker = threading.Thread(target=speak)
-    worker.start()
-    busy.wait(5)
-    waits = []
-    while worker.is_alive():
-        began = time.perf_counter()
-        loop.tick(wait=False)
-        waits.append(time.perf_counter() - began)
-        time.sleep(0.005)
-    worker.join()
-    assert waits and max(waits) < 0.05, max(waits)
-    assert any(isinstance(e, Transcript) and not e.final for e in events)  # partials were being made meanwhile

@@ -13,8 +13,8 @@ import pytest
 from core.errors import AudioError, SpeechError
 from devices.base import SAMPLE_RATE, resample, to_blocks
 from devices.files import WavFileSource
-from speech.vad import EndOfTurnDetector
 from devices.wav import read_wav, write_wav
+from speech.vad import EndOfTurnDetector
 
 pytestmark = pytest.mark.models
 
@@ -177,8 +177,8 @@ def test_moonshine_transcribes_at_a_pause_and_starts_over_when_speech_resumes(se
 
 
 def test_a_failed_recognition_loses_one_utterance_not_the_microphone(services, speech_audio) -> None:
-    from core.events import SpeechEnded, Transcript
     from speech.asr.moonshine import MoonshineAsr
+    from speech.events import SpeechEnded, Transcript
     from speech.listener import Listener
 
     asr = MoonshineAsr(model_dir=services.models.require("asr-moonshine"))
@@ -310,7 +310,7 @@ def test_a_ten_minute_recording_is_handled(services, speech_audio, tmp_path: Pat
     write_wav(path, ten_minutes, SAMPLE_RATE)
     source = WavFileSource(path)
     events = list(services.listener(require_wake=True).run(source.blocks()))
-    from core.events import Transcript, WakeDetected
+    from speech.events import Transcript, WakeDetected
 
     wakes = [e for e in events if isinstance(e, WakeDetected)]
     transcripts = [e for e in events if isinstance(e, Transcript) and e.final]

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import SpeechError
+from devices.wav import pcm16
 from speech.asr.base import AsrEngine, AsrSession, normalize_phrase
 from speech.asr.kb_lm import KbRescorer
-from devices.wav import pcm16
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import SpeechError
-from speech.asr.base import AsrEngine, AsrSession, normalize_phrase
 from devices.wav import pcm16
+from speech.asr.base import AsrEngine, AsrSession, normalize_phrase
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 
-from core.events import TTSAudio
+from core.text import split_sentences
+from speech.events import TTSAudio
 
 
 class TtsEngine(ABC):
@@ -19,8 +20,6 @@ class TtsEngine(ABC):
 
     def synthesize(self, text: str) -> Iterator[TTSAudio]:
         """Yield one :class:`TTSAudio` per sentence of ``text``, as soon as each is ready."""
-        from dialog.sentences import split_sentences
-
         for index, sentence in enumerate(split_sentences(text)):
             yield self.synthesize_sentence(sentence, index)
 

@@ -18,7 +18,7 @@ from functools import cache
 import numpy as np
 
 from core.errors import TTSError
-from core.events import TTSAudio
+from speech.events import TTSAudio
 from speech.tts.base import TtsEngine
 
 _LOGGER = logging.getLogger(__name__)

@@ -27,7 +27,7 @@ from functools import cache
 import numpy as np
 
 from core.errors import TTSError
-from core.events import PhonemeTiming, TTSAudio
+from speech.events import PhonemeTiming, TTSAudio
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import TTSError
-from core.events import PhonemeTiming, TTSAudio
+from speech.events import PhonemeTiming, TTSAudio
 from speech.tts.base import TtsEngine
 
 _LOGGER = logging.getLogger(__name__)
