@@ -26,19 +26,19 @@ import logging
 import re
 import threading
 import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from core.events import Event
 from core.settings import DialogSection, LlmSection
 from core.text import split_sentences, stream_sentences
 from dialog import guardrails, languages, smalltalk
+from dialog.decision import Conversation, Decision
 from dialog.events import Answer, AnswerFinished, AnswerMode, AnswerSentence, AnswerStarted, Choice
 from dialog.grounding import check_sentence
 from dialog.llm.base import ChatMessage, GenerationLimits, LlmEngine, LlmError
 from dialog.turns import TurnLog, TurnRecord
-from knowledge.retrieval import Candidate, MatchResult, Passage, Retriever
+from knowledge.retrieval import Candidate, MatchResult, Retriever
 from knowledge.store import FaqStore
 
 _LOGGER = logging.getLogger(__name__)
@@ -80,41 +80,6 @@ _ORDINALS = {
     "3rd": 2,
     "last": -1,
 }
-
-
-@dataclass
-class Conversation:
-    """What a visitor's session remembers between turns (follow-ups, pending choices)."""
-
-    session_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-    last_query: str = ""
-    last_faq_id: str | None = None
-    last_time: float = 0.0
-    pending_choices: tuple[Choice, ...] = ()
-    language: str = ""  # the visitor's choice on a multilingual knowledge base; "" = the main language
-
-    def remember(self, answer: Answer) -> None:
-        self.last_time = time.monotonic()
-        if answer.mode in (AnswerMode.FAQ, AnswerMode.GENERATED) and answer.faq_id:
-            self.last_query, self.last_faq_id = answer.query, answer.faq_id
-        self.pending_choices = answer.choices if answer.mode == AnswerMode.CLARIFY else ()
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What to answer, before any text is generated (what ``kiosk eval`` measures)."""
-
-    mode: AnswerMode
-    faq_id: str | None
-    score: float | None
-    candidates: tuple[Candidate, ...]
-    choices: tuple[Choice, ...] = ()
-    passages: tuple[Passage, ...] = ()
-    related: tuple[str, ...] = ()  # further entries to ground a generated answer on
-    reason: str = ""
-    query: str = ""
-    fixed_text: str = ""  # refusal / small talk / fallback / clarify text
-    timings_ms: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -390,10 +355,59 @@ class AnswerPolicy:
         decision: Decision | None = None,
     ) -> Iterator[Event]:
         """Decide (unless ``decision``, made earlier on the same text and conversation, is given), then yield the
-        answer sentence by sentence, then the whole answer."""
+        answer sentence by sentence, then the whole answer.
+
+        Every question asked is logged: an answer closed before its end (barge-in, Stop, a new question, a
+        voice that failed) is logged with what was said so far and the reason ``interrupted``.
+        """
         t0 = time.perf_counter()
         if decision is None:
             decision = self.decide(text, conversation)
+        spoken: list[str] = []
+        finished = False
+        try:
+            for event in self._answer_events(text, conversation, cancel, decision, spoken, source, t0):
+                finished = isinstance(event, AnswerFinished)
+                yield event
+        finally:
+            if not finished:
+                self._log_interrupted(text, decision, spoken, conversation, source, t0)
+
+    def _log_interrupted(
+        self,
+        text: str,
+        decision: Decision,
+        spoken: list[str],
+        conversation: Conversation | None,
+        source: str,
+        t0: float,
+    ) -> None:
+        answer = Answer(
+            text=" ".join(spoken),
+            mode=decision.mode,
+            faq_id=decision.faq_id,
+            score=decision.score,
+            candidates=decision.candidates,
+            sentences=tuple(spoken),
+            timings_ms={**decision.timings_ms, "total": _ms(t0)},
+            reason="interrupted",
+            query=decision.query,
+        )
+        try:
+            self._log_turn(text, answer, conversation, source)
+        except Exception:  # never let logging an interrupted turn break the interruption
+            _LOGGER.exception("cannot log the interrupted turn")
+
+    def _answer_events(
+        self,
+        text: str,
+        conversation: Conversation | None,
+        cancel: threading.Event | None,
+        decision: Decision,
+        spoken: list[str],
+        source: str,
+        t0: float,
+    ) -> Iterator[Event]:
         timings = {**decision.timings_ms}
         yield AnswerStarted(
             decision.mode,
@@ -401,7 +415,6 @@ class AnswerPolicy:
             decision.score,
             decision.choices,
         )
-        spoken: list[str] = []
         display = decision.fixed_text
         mode, reason, faq_id = decision.mode, decision.reason, decision.faq_id
 
@@ -468,23 +481,27 @@ class AnswerPolicy:
         )
         if conversation is not None:
             conversation.remember(answer)
-        if self.turn_log is not None:
-            self.turn_log.record(
-                TurnRecord(
-                    kb=self.kb,
-                    text=text,
-                    answer=answer.text,
-                    mode=answer.mode,
-                    faq_id=answer.faq_id,
-                    score=answer.score,
-                    candidates=[c.to_dict() for c in answer.candidates],
-                    timings_ms=timings,
-                    session_id=conversation.session_id if conversation else "",
-                    source=source,
-                    reason=reason,
-                )
-            )
+        self._log_turn(text, answer, conversation, source)
         yield AnswerFinished(answer, timings)
+
+    def _log_turn(self, text: str, answer: Answer, conversation: Conversation | None, source: str) -> None:
+        if self.turn_log is None:
+            return
+        self.turn_log.record(
+            TurnRecord(
+                kb=self.kb,
+                text=text,
+                answer=answer.text,
+                mode=answer.mode,
+                faq_id=answer.faq_id,
+                score=answer.score,
+                candidates=[c.to_dict() for c in answer.candidates],
+                timings_ms=answer.timings_ms,
+                session_id=conversation.session_id if conversation else "",
+                source=source,
+                reason=answer.reason,
+            )
+        )
 
     def answer(self, text: str, conversation: Conversation | None = None, *, source: str = "text") -> Answer:
         final: Answer | None = None

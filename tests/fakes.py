@@ -107,13 +107,19 @@ class FakeVoice(TtsEngine):
 
     name = "fake-voice"
 
-    def __init__(self, *, fail_on: str = "") -> None:
+    def __init__(self, *, fail_on: str = "", slow_on: str = "") -> None:
         self.said: list[str] = []
         self.fail_on = fail_on
+        self.slow_on = slow_on  # a sentence with this text waits for ``go`` (synthesis still running)
+        self.slow = threading.Event()
+        self.go = threading.Event()
 
     def synthesize_sentence(self, sentence: str, index: int = 0) -> TTSAudio:
         if self.fail_on and self.fail_on in sentence:
             raise RuntimeError(f"cannot say {sentence!r}")
+        if self.slow_on and self.slow_on in sentence:
+            self.slow.set()
+            self.go.wait(30)
         self.said.append(sentence)
         samples = np.full(max(1, len(sentence)) * VOICE_RATE // 100, 0.1, dtype=np.float32)
         return TTSAudio(samples, VOICE_RATE, sentence, (), index)

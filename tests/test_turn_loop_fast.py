@@ -285,3 +285,17 @@ def test_the_windows_timer_never_waits_for_the_audio_thread(tmp_path: Path) -> N
     audio.join(20)
     ticker.join(20)
     assert not waited
+
+
+def test_an_interrupted_answer_is_logged_with_what_was_said(tmp_path: Path) -> None:
+    k = Kiosk(tmp_path, voice=FakeVoice(slow_on="Saturdays"), synchronous=False)
+    k.loop.ask("what are your opening hours")
+    assert k.voice.slow.wait(20)  # the second sentence is being synthesized
+    k.loop.ask("I lost my card")  # a new question interrupts it
+    k.voice.go.set()
+    k.wait_for(lambda: len(TurnLog(k.store.db).recent(5)) == 2)
+    logged = {row["text"]: row for row in TurnLog(k.store.db).recent(5)}
+    first, second = logged["what are your opening hours"], logged["I lost my card"]
+    assert (first["text"], first["reason"], first["faq_id"]) == ("what are your opening hours", "interrupted", "hours")
+    assert first["answer"].startswith("We are open from 9 to 5.")  # what was handed to the voice before it stopped
+    assert (second["text"], second["faq_id"], second["reason"]) == ("I lost my card", "card", "")
