@@ -22,6 +22,7 @@ import numpy as np
 
 from core.errors import AudioError
 from devices.base import BLOCK, SAMPLE_RATE, AudioSink, AudioSource, DeviceState
+from devices.pulse import PulsePresence, pulse_name
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -107,6 +108,7 @@ class Microphone(AudioSource):
         self._queue: queue.Queue[np.ndarray] = queue.Queue(maxsize=200)
         self._backoff = _Backoff(reconnect_max_s)
         self._broken = threading.Event()
+        self._presence: PulsePresence | None = None  # for a pulse:NAME source: is it still there?
 
     def _set_state(self, state: str, detail: str = "") -> None:
         if state != self._state.state or detail != self._state.detail:
@@ -126,6 +128,12 @@ class Microphone(AudioSource):
 
     def _open(self):
         sd = _sd()
+        name = pulse_name(self.device)
+        if name is not None:
+            if self._presence is None:
+                self._presence = PulsePresence(name, "input", on_change=self._pulse_changed)
+            if not self._presence.check():
+                raise AudioError(f"PulseAudio has no source {name!r}", hint="plug the microphone in again")
         index = resolve_device(self.device, "input")
         stream = sd.InputStream(
             samplerate=SAMPLE_RATE,
@@ -159,6 +167,9 @@ class Microphone(AudioSource):
                         if self._broken.is_set() or not stream.active:
                             self._set_state("unavailable", "the microphone stopped delivering audio")
                             break
+                    if self._broken.is_set() and self._presence is not None and not self._presence.present:
+                        self._set_state("unavailable", "the microphone is gone (PulseAudio)")
+                        break
             finally:
                 try:
                     stream.close(ignore_errors=True)
@@ -169,8 +180,14 @@ class Microphone(AudioSource):
                 _rescan()
         self._set_state("closed")
 
+    def _pulse_changed(self, present: bool) -> None:
+        if not present:
+            self._broken.set()  # the stream now hears another source, or nothing: reopen on the right one
+
     def close(self) -> None:
         self._stop.set()
+        if self._presence is not None:
+            self._presence.close()
 
 
 TAIL_MAX_S = 1.0  # longest wait for the device's buffered tail after the queue is handed over
@@ -200,6 +217,7 @@ class Speaker(AudioSink):
         self._retry_at = 0.0
         self._backoff_s = 0.5
         self._reconnect_max_s = reconnect_max_s
+        self._presence: PulsePresence | None = None  # for a pulse:NAME sink: is it still there?
 
     def state(self) -> DeviceState:
         return self._state
@@ -234,13 +252,20 @@ class Speaker(AudioSink):
         out[filled:] = 0.0
 
     def _ensure_stream(self, rate: int) -> bool:
-        if self._stream is not None and self._rate == rate and self._stream.active:
+        gone = self._presence is not None and not self._presence.present
+        if self._stream is not None and self._rate == rate and self._stream.active and not gone:
             return True
         if time.monotonic() < self._retry_at:
             return False
         self._close_stream()
         try:
             sd = _sd()
+            name = pulse_name(self.device)
+            if name is not None:
+                if self._presence is None:
+                    self._presence = PulsePresence(name, "output", on_change=self._pulse_changed)
+                if not self._presence.check():
+                    raise AudioError(f"PulseAudio has no sink {name!r}", hint="connect the speaker again")
             index = resolve_device(self.device, "output")
             stream = sd.OutputStream(
                 samplerate=rate, channels=1, dtype="float32", device=index, callback=self._callback, blocksize=512
@@ -334,7 +359,14 @@ class Speaker(AudioSink):
                 _LOGGER.debug("closing speaker stream: %s", exc)
             self._stream = None
 
+    def _pulse_changed(self, present: bool) -> None:
+        if not present:  # PulseAudio moved the stream elsewhere: say so now; the next sentence reopens it
+            self._set_state("unavailable", "the speaker is gone (PulseAudio)")
+            self._retry_at = 0.0
+
     def close(self) -> None:
         self.stop()
         self._close_stream()
+        if self._presence is not None:
+            self._presence.close()
         self._set_state("closed")

@@ -145,3 +145,73 @@ def test_microphone_waits_for_a_missing_device_and_resumes(pulse) -> None:
         subprocess.run(["pactl", "unload-module", module], check=False)
     assert states[-1] == "closed"
     assert SAMPLE_RATE == 16000
+
+
+def _until(predicate, timeout: float = 30.0) -> bool:
+    """Wait for a device thread (a hang guard, not a speed bound)."""
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_a_pulled_microphone_and_speaker_are_reported_and_come_back_on_their_own_device(pulse) -> None:
+    """PulseAudio moves a vanished device's streams elsewhere without an error; the kiosk notices and rebinds."""
+    from devices.sound import Microphone, Speaker
+
+    mic_name, spk_name = (f"kiosk_pull_{role}_{uuid.uuid4().hex[:6]}" for role in ("mic", "spk"))
+    modules = {name: pactl("load-module", "module-null-sink", f"sink_name={name}") for name in (mic_name, spk_name)}
+    mic_states: list[str] = []
+    spk_states: list[str] = []
+    mic = Microphone(
+        device=f"pulse:{mic_name}.monitor", reconnect_max_s=1.0, on_state=lambda s: mic_states.append(s.state)
+    )
+    speaker = Speaker(device=f"pulse:{spk_name}", reconnect_max_s=1.0, on_state=lambda s: spk_states.append(s.state))
+    blocks: list[np.ndarray] = []
+    worker = threading.Thread(target=lambda: [blocks.append(b) for b in mic.blocks()], daemon=True)
+    worker.start()
+    tone = (0.2 * np.sin(np.arange(16000) / 16000 * 2 * np.pi * 440)).astype(np.float32)
+    try:
+        speaker.play(tone, 16000)
+        assert _until(lambda: mic_states[-1:] == ["ok"] and spk_states[-1:] == ["ok"])
+        for name in (mic_name, spk_name):  # both pulled out
+            pactl("unload-module", modules.pop(name))
+        assert _until(lambda: mic_states[-1] == "unavailable" and spk_states[-1] == "unavailable")
+        for name in (mic_name, spk_name):  # and plugged in again
+            modules[name] = pactl("load-module", "module-null-sink", f"sink_name={name}")
+        assert _until(lambda: mic_states[-1] == "ok")
+        speaker.play(tone, 16000)  # the next sentence opens the speaker again
+        assert spk_states[-1] == "ok"
+        count = len(blocks)
+        assert _until(lambda: len(blocks) > count + 10)  # capturing again
+        sources = dict(line.split("\t")[:2] for line in pactl("list", "short", "sources").splitlines())
+        bound = {sources.get(line.split("\t")[1]) for line in pactl("list", "short", "source-outputs").splitlines()}
+        assert f"{mic_name}.monitor" in bound  # on its own device again, not where PulseAudio had moved it
+    finally:
+        speaker.close()
+        mic.close()
+        worker.join(5)
+        for module in modules.values():
+            subprocess.run(["pactl", "unload-module", module], check=False)
+
+
+def test_pulse_presence_reports_changes_once() -> None:
+    from devices.pulse import PulsePresence
+
+    names = [{"mic"}, {"mic"}, set(), set(), {"mic"}]
+    seen: list[bool] = []
+    changed = threading.Event()
+
+    def lister(kind: str) -> set[str]:
+        return names.pop(0) if len(names) > 1 else names[0]
+
+    def on_change(present: bool) -> None:
+        seen.append(present)
+        if len(seen) == 2:
+            changed.set()
+
+    presence = PulsePresence("mic", "input", on_change=on_change, every_s=0.01, lister=lister)
+    assert changed.wait(20)
+    presence.close()
+    assert seen == [False, True] and presence.present
+    assert PulsePresence("x", "input", lister=lambda kind: None).present  # no server to ask: trust the device
