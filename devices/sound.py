@@ -72,14 +72,36 @@ def resolve_device(name: str, kind: str) -> int | None:
     return int((exact or candidates)[0]["index"])
 
 
-def _rescan() -> None:
-    """Make PortAudio see devices plugged in after start-up."""
+class _PortAudio:
+    generation = 0  # bumps on every re-initialization: every stream opened before it is dead
+
+
+def _rescan(device: str) -> None:
+    """Make PortAudio see devices plugged in after start-up.
+
+    Re-initializing PortAudio closes *every* stream of the process (the speaker's too, when the microphone
+    looks for its device): the streams notice through :data:`_PortAudio.generation` and reopen. A ``pulse:`` device needs
+    no rescan (PortAudio's ``pulse`` device is always there; :class:`PulsePresence` watches the real one).
+    """
+    if pulse_name(device) is not None:
+        return
     sd = _sd()
     try:
         sd._terminate()
         sd._initialize()
     except Exception as exc:
         _LOGGER.debug("PortAudio rescan failed: %s", exc)
+    _PortAudio.generation += 1
+
+
+def _alive(stream, generation: int) -> bool:
+    """Is the stream still running (not closed by an error, a device gone, or a PortAudio rescan)?"""
+    if stream is None or generation != _PortAudio.generation:
+        return False
+    try:
+        return bool(stream.active)
+    except Exception:  # PortAudioError: Invalid stream pointer, after a re-initialization elsewhere
+        return False
 
 
 class _Backoff:
@@ -109,6 +131,7 @@ class Microphone(AudioSource):
         self._backoff = _Backoff(reconnect_max_s)
         self._broken = threading.Event()
         self._presence: PulsePresence | None = None  # for a pulse:NAME source: is it still there?
+        self._stream_generation = -1
 
     def _set_state(self, state: str, detail: str = "") -> None:
         if state != self._state.state or detail != self._state.detail:
@@ -145,6 +168,7 @@ class Microphone(AudioSource):
             finished_callback=self._broken.set,
         )
         stream.start()
+        self._stream_generation = _PortAudio.generation
         return stream
 
     def blocks(self) -> Iterator[np.ndarray]:
@@ -154,7 +178,7 @@ class Microphone(AudioSource):
             except (AudioError, Exception) as exc:
                 self._set_state("unavailable", str(exc))
                 self._backoff.wait(self._stop)
-                _rescan()
+                _rescan(self.device)
                 continue
             self._broken.clear()
             self._set_state("ok")
@@ -164,9 +188,11 @@ class Microphone(AudioSource):
                     try:
                         yield self._queue.get(timeout=1.0)
                     except queue.Empty:
-                        if self._broken.is_set() or not stream.active:
+                        if self._broken.is_set() or not _alive(stream, self._stream_generation):
                             self._set_state("unavailable", "the microphone stopped delivering audio")
                             break
+                    if self._stream_generation != _PortAudio.generation:  # PortAudio was re-initialized: reopen at once
+                        break
                     if self._broken.is_set() and self._presence is not None and not self._presence.present:
                         self._set_state("unavailable", "the microphone is gone (PulseAudio)")
                         break
@@ -175,9 +201,9 @@ class Microphone(AudioSource):
                     stream.close(ignore_errors=True)
                 except Exception as exc:
                     _LOGGER.debug("closing microphone stream: %s", exc)
-            if not self._stop.is_set():
+            if not self._stop.is_set() and self._stream_generation == _PortAudio.generation:
                 self._backoff.wait(self._stop)
-                _rescan()
+                _rescan(self.device)
         self._set_state("closed")
 
     def _pulse_changed(self, present: bool) -> None:
@@ -218,6 +244,7 @@ class Speaker(AudioSink):
         self._backoff_s = 0.5
         self._reconnect_max_s = reconnect_max_s
         self._presence: PulsePresence | None = None  # for a pulse:NAME sink: is it still there?
+        self._stream_generation = -1
 
     def state(self) -> DeviceState:
         return self._state
@@ -253,7 +280,7 @@ class Speaker(AudioSink):
 
     def _ensure_stream(self, rate: int) -> bool:
         gone = self._presence is not None and not self._presence.present
-        if self._stream is not None and self._rate == rate and self._stream.active and not gone:
+        if self._rate == rate and _alive(self._stream, self._stream_generation) and not gone:
             return True
         if time.monotonic() < self._retry_at:
             return False
@@ -275,9 +302,9 @@ class Speaker(AudioSink):
             self._set_state("unavailable", str(exc))
             self._retry_at = time.monotonic() + self._backoff_s
             self._backoff_s = min(self._reconnect_max_s, self._backoff_s * 2)
-            _rescan()
+            _rescan(self.device)
             return False
-        self._stream, self._rate = stream, rate
+        self._stream, self._rate, self._stream_generation = stream, rate, _PortAudio.generation
         self._latency = float(getattr(stream, "latency", 0.0) or 0.0)
         self._backoff_s = 0.5
         self._set_state("ok")

@@ -215,3 +215,21 @@ def test_pulse_presence_reports_changes_once() -> None:
     presence.close()
     assert seen == [False, True] and presence.present
     assert PulsePresence("x", "input", lister=lambda kind: None).present  # no server to ask: trust the device
+
+
+def test_the_speaker_survives_the_microphone_rescanning_portaudio(null_sink) -> None:
+    """A microphone looking for its USB device re-initializes PortAudio, which closes every stream: the speaker
+    reopens on its next sentence instead of failing every answer with 'Invalid stream pointer'."""
+    from devices import sound
+
+    speaker = sound.Speaker(device=f"pulse:{null_sink}")
+    tone = np.zeros(1600, dtype=np.float32)
+    try:
+        speaker.play(tone, 16000)
+        assert speaker.wait(timeout=15)
+        sound._rescan("USB microphone")  # what Microphone.blocks() does while its device is missing
+        speaker.play(tone, 16000)
+        assert speaker.wait(timeout=15)
+        assert speaker.state().state == "ok" and speaker.played_samples() == 3200
+    finally:
+        speaker.close()
