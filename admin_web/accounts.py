@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import re
 import secrets
+import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -25,6 +27,7 @@ from admin_web.errors import (
     UserInvalidError,
     UserNotFoundError,
 )
+from admin_web.passwords import weakness
 from core.db import transaction, utcnow
 
 _LOGGER = logging.getLogger(__name__)
@@ -34,9 +37,22 @@ ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
 MIN_PASSWORD = 10
 MAX_PASSWORD = 256
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
-THROTTLE_WINDOW = timedelta(minutes=15)
-THROTTLE_PER_USER_IP = 5
-THROTTLE_PER_IP = 30
+# Sign-in throttling (OWASP ASVS 5.0 V6.3.1: per account, with back-off rather than a long hard lock-out).
+# Per account name, from every address together: 5 failures free, then each attempt waits 15 s, 30 s,
+# 1 min, 2 min, 4 min after the last failure, never more than 5 min. Guessing is slowed to about a dozen
+# tries an hour, and an attacker can keep a real operator waiting a few minutes at most.
+# Unknown names are throttled exactly like real ones, so the answers do not tell which names exist.
+ACCOUNT_FREE_FAILURES = 5
+ACCOUNT_BASE_DELAY_S = 15
+ACCOUNT_MAX_DELAY_S = 300
+ACCOUNT_WINDOW = timedelta(hours=24)
+# Per address, over every name: 30 failures free in 15 min (a password spray), then 1 s, 2 s, ... at most
+# 1 min after that address's last failure: short, so colleagues behind one NAT are only slowed down.
+IP_FREE_FAILURES = 30
+IP_BASE_DELAY_S = 1
+IP_MAX_DELAY_S = 60
+IP_WINDOW = timedelta(minutes=15)
+THROTTLE_WINDOW = max(ACCOUNT_WINDOW, IP_WINDOW)  # how long failures are kept
 
 _HASHER = PasswordHasher()  # argon2id with the library's current recommended parameters
 _DUMMY_HASH = _HASHER.hash("not-a-real-password-used-for-timing")
@@ -74,7 +90,17 @@ class Session:
     last_seen_at: str
 
 
-def check_password(password: str) -> str:
+def _backoff(count: int, last: str | None, free: int, base_s: float, cap_s: float, now: datetime) -> int:
+    """Seconds left of the delay owed after ``count`` failures, the latest at ``last`` (exponential, capped)."""
+    if count < free or not last:
+        return 0
+    delay = min(cap_s, base_s * 2 ** min(count - free, 30))
+    left = (parse_iso(last) + timedelta(seconds=delay) - now).total_seconds()
+    return max(0, math.ceil(left))
+
+
+def check_password(password: str, username: str = "") -> str:
+    """``password`` if it is acceptable for ``username``; else :class:`PasswordInvalidError` saying why."""
     if len(password) < MIN_PASSWORD:
         raise PasswordInvalidError(
             f"the password is too short ({len(password)} characters)",
@@ -84,6 +110,9 @@ def check_password(password: str) -> str:
         raise PasswordInvalidError(f"the password is longer than {MAX_PASSWORD} characters")
     if not password.strip():
         raise PasswordInvalidError("the password is only spaces")
+    problem = weakness(password, username)
+    if problem:
+        raise PasswordInvalidError(problem, hint="choose a longer one; a few unrelated words work well")
     return password
 
 
@@ -118,24 +147,33 @@ class Accounts:
         return [User(r[0], r[1], bool(r[2]), r[3], r[4]) for r in rows]
 
     def get_user(self, name: str) -> User | None:
+        """The user called ``name``, in any case ("ANN" finds ann: names are unique regardless of case)."""
         row = self.db.execute(
-            "SELECT name, role, disabled, created_at, last_login_at FROM admin_users WHERE name = ?", [name]
+            "SELECT name, role, disabled, created_at, last_login_at FROM admin_users WHERE name = ? COLLATE NOCASE",
+            [name],
         ).fetchone()
         return User(row[0], row[1], bool(row[2]), row[3], row[4]) if row else None
 
     def create_user(self, name: str, password: str, role: str) -> User:
         check_username(name)
         check_role(role)
-        check_password(password)
+        check_password(password, name)
         now = utcnow()
-        with transaction(self.db):
-            if self.get_user(name) is not None:
-                raise UserExistsError(f"a user named {name!r} already exists")
-            self.db.execute(
-                "INSERT INTO admin_users (name, password_hash, role, disabled, created_at, updated_at)"
-                " VALUES (?, ?, ?, 0, ?, ?)",
-                [name, _HASHER.hash(password), role, now, now],
-            )
+        try:
+            with transaction(self.db):
+                existing = self.get_user(name)
+                if existing is not None:
+                    raise UserExistsError(
+                        f"a user named {existing.name!r} already exists",
+                        hint="user names are the same in upper and lower case",
+                    )
+                self.db.execute(
+                    "INSERT INTO admin_users (name, password_hash, role, disabled, created_at, updated_at)"
+                    " VALUES (?, ?, ?, 0, ?, ?)",
+                    [name, _HASHER.hash(password), role, now, now],
+                )
+        except sqlite3.IntegrityError as exc:  # the same name, in another case, created at the same moment
+            raise UserExistsError(f"a user named {name!r} already exists") from exc
         return User(name, role, False, now)
 
     def _require(self, name: str) -> User:
@@ -151,6 +189,7 @@ class Accounts:
 
     def update_user(self, name: str, *, role: str | None = None, disabled: bool | None = None) -> User:
         user = self._require(name)
+        name = user.name  # as stored
         new_role = check_role(role) if role is not None else user.role
         new_disabled = user.disabled if disabled is None else disabled
         losing_admin = user.role == "admin" and not user.disabled and (new_role != "admin" or new_disabled)
@@ -166,8 +205,8 @@ class Accounts:
         return self._require(name)
 
     def set_password(self, name: str, password: str) -> None:
-        self._require(name)
-        check_password(password)
+        name = self._require(name).name
+        check_password(password, name)
         with transaction(self.db):
             self.db.execute(
                 "UPDATE admin_users SET password_hash = ?, updated_at = ? WHERE name = ?",
@@ -177,6 +216,7 @@ class Accounts:
 
     def delete_user(self, name: str) -> None:
         user = self._require(name)
+        name = user.name
         with transaction(self.db):
             if user.role == "admin" and not user.disabled and self._admins_left_without(name) == 0:
                 raise LastAdminError("this is the last active admin", hint="make another user admin first")
@@ -184,7 +224,9 @@ class Accounts:
 
     def verify(self, name: str, password: str) -> User | None:
         """The user if ``password`` is right and the account is active; ``None`` otherwise (constant work)."""
-        row = self.db.execute("SELECT password_hash FROM admin_users WHERE name = ?", [name]).fetchone()
+        row = self.db.execute(
+            "SELECT password_hash, name FROM admin_users WHERE name = ? COLLATE NOCASE", [name]
+        ).fetchone()
         stored = row[0] if row else _DUMMY_HASH
         try:
             _HASHER.verify(stored, password)
@@ -192,6 +234,7 @@ class Accounts:
             return None
         if row is None:
             return None
+        name = row[1]
         user = self.get_user(name)
         if user is None or user.disabled:
             return None
@@ -204,31 +247,31 @@ class Accounts:
 
     # -- throttling -----------------------------------------------------------
     def throttled(self, name: str, ip: str, *, now: datetime | None = None) -> int:
-        """Seconds to wait before the next login attempt for this user from this address (0: go ahead)."""
+        """Seconds to wait before the next sign-in attempt for this name from this address (0: go ahead)."""
         now = now or datetime.now(UTC)
-        since = iso(now - THROTTLE_WINDOW)
-        per_key = self.db.execute(
-            "SELECT COUNT(*), MIN(ts) FROM login_failures WHERE username = ? AND ip = ? AND ts >= ?",
-            [name.lower(), ip, since],
+        per_name = self.db.execute(
+            "SELECT COUNT(*), MAX(ts) FROM login_failures WHERE username = ? AND ts >= ?",
+            [name.lower(), iso(now - ACCOUNT_WINDOW)],
         ).fetchone()
         per_ip = self.db.execute(
-            "SELECT COUNT(*), MIN(ts) FROM login_failures WHERE ip = ? AND ts >= ?", [ip, since]
+            "SELECT COUNT(*), MAX(ts) FROM login_failures WHERE ip = ? AND ts >= ?", [ip, iso(now - IP_WINDOW)]
         ).fetchone()
-        for count, oldest, limit in ((per_key[0], per_key[1], THROTTLE_PER_USER_IP), (*per_ip, THROTTLE_PER_IP)):
-            if count >= limit and oldest:
-                wait = parse_iso(oldest) + THROTTLE_WINDOW - now
-                return max(1, int(wait.total_seconds()) + 1)
-        return 0
+        return max(
+            _backoff(*per_name, ACCOUNT_FREE_FAILURES, ACCOUNT_BASE_DELAY_S, ACCOUNT_MAX_DELAY_S, now),
+            _backoff(*per_ip, IP_FREE_FAILURES, IP_BASE_DELAY_S, IP_MAX_DELAY_S, now),
+        )
 
-    def record_failure(self, name: str, ip: str) -> None:
+    def record_failure(self, name: str, ip: str, *, now: datetime | None = None) -> None:
         with transaction(self.db):
             self.db.execute(
-                "INSERT INTO login_failures (username, ip, ts) VALUES (?, ?, ?)", [name.lower(), ip, utcnow()]
+                "INSERT INTO login_failures (username, ip, ts) VALUES (?, ?, ?)",
+                [name.lower(), ip, iso(now) if now else utcnow()],
             )
 
-    def clear_failures(self, name: str, ip: str) -> None:
+    def clear_failures(self, name: str, ip: str = "") -> None:
+        """After a successful sign-in: that account's back-off starts again (the address's count stays)."""
         with transaction(self.db):
-            self.db.execute("DELETE FROM login_failures WHERE username = ? AND ip = ?", [name.lower(), ip])
+            self.db.execute("DELETE FROM login_failures WHERE username = ?", [name.lower()])
 
     # -- sessions -------------------------------------------------------------
     def start_session(self, user: User, *, ip: str = "", user_agent: str = "") -> tuple[str, str]:

@@ -7,6 +7,7 @@ turns older than ``admin.retention_days`` (and expired sessions) every hour.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -24,8 +25,10 @@ from starlette.exceptions import HTTPException
 from admin_web import queries
 from admin_web.accounts import Accounts
 from admin_web.backend import KioskBackend
+from admin_web.dbconn import per_thread
 from admin_web.security import BodyLimitMiddleware, SecurityHeadersMiddleware
 from admin_web.web import TEMPLATES_DIR, AdminState, LoginRequiredError, query_url, render
+from core.backup import backup_if_due
 from core.errors import KioskError
 from core.home import KioskHome
 from core.settings import Settings
@@ -57,10 +60,10 @@ def _error_page(request: Request, status: int, *, retry_after: int | None = None
 
 def _purge_loop(admin: AdminState, stop: threading.Event) -> None:
     while not stop.is_set():
+        backup_if_due(admin.home.database)  # daily backup of kiosk.db (never raises)
         try:
-            with admin.lock:
-                removed = queries.purge_turns(admin.db, admin.settings.admin.retention_days)
-                admin.accounts.purge_expired(idle=admin.idle)
+            removed = queries.purge_turns(admin.db, admin.settings.admin.retention_days)  # this thread's connection
+            admin.accounts.purge_expired(idle=admin.idle)
             if removed:
                 admin.accounts.audit("retention-purge", detail=f"{removed} turns")
         except Exception:
@@ -83,13 +86,15 @@ def create_app(
     templates.env.autoescape = True
     templates.env.globals["quote"] = quote
     templates.env.globals["query_url"] = query_url
+    database = per_thread(backend.store.db)  # each worker thread its own connection to the same file
     admin = AdminState(
         settings=settings,
         home=home,
         backend=backend,
-        accounts=Accounts(backend.store.db),
+        accounts=Accounts(database),
         templates=templates,
         secure_cookies=bool(settings.admin.tls_cert and settings.admin.tls_key),
+        database=database,
     )
 
     @asynccontextmanager
@@ -104,7 +109,7 @@ def create_app(
         finally:
             stop.set()
             if worker is not None:
-                worker.join(timeout=5)
+                await asyncio.to_thread(worker.join, 5)  # never block the event loop, even when stopping
 
     app = FastAPI(debug=False, docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.admin = admin

@@ -40,3 +40,7 @@ class LoginThrottledError(AdminError):
 
 class ImportPendingMissingError(AdminError):
     code = "admin-import-expired"
+
+
+class AdminInsecureError(AdminError):
+    code = "admin-insecure"

@@ -6,7 +6,7 @@ import ipaddress
 import logging
 import math
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -23,6 +23,7 @@ from admin_web.backend import KioskBackend
 from admin_web.security import CSRF_FIELD, CSRF_HEADER, tokens_match
 from core.home import KioskHome
 from core.settings import Settings
+from knowledge.store import FaqStore
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -63,7 +64,17 @@ class LoginRequiredError(Exception):
 
 @dataclass
 class AdminState:
-    """Everything the app holds for its lifetime."""
+    """Everything the app holds for its lifetime.
+
+    Concurrency: handlers run on worker threads and reach SQLite through ``db`` / ``store`` /
+    ``accounts``, which give each thread its own connection (:mod:`admin_web.dbconn`), so SQLite
+    serialises the writers. The threading locks below are taken only on worker threads, briefly,
+    never on the event loop and never across an ``await``:
+
+    - ``lock``: the app's own in-memory state and files (pending imports, ``settings.toml``);
+    - ``backend_lock``: calls into the backend's objects (its store's single connection, the policy);
+    - ``login_lock``: sign-in attempts, one at a time, so the throttle counts every one.
+    """
 
     settings: Settings
     home: KioskHome
@@ -71,21 +82,29 @@ class AdminState:
     accounts: Accounts
     templates: Jinja2Templates
     secure_cookies: bool
+    database: Any = None  # per-thread connections to the backend store's file (see create_app)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    backend_lock: threading.RLock = field(default_factory=threading.RLock)
+    login_lock: threading.Lock = field(default_factory=threading.Lock)
     pending_imports: dict[str, Any] = field(default_factory=dict)
     cache: dict[tuple, tuple[tuple, Any]] = field(default_factory=dict)
+    _store: Any = None
 
     @property
     def idle(self) -> timedelta:
         return timedelta(minutes=self.settings.admin.session_idle_minutes)
 
     @property
-    def store(self):
-        return self.backend.store
+    def store(self) -> FaqStore:
+        if self.database is None:
+            return self.backend.store
+        if self._store is None:
+            self._store = FaqStore(self.database)
+        return self._store
 
     @property
     def db(self):
-        return self.backend.store.db
+        return self.database if self.database is not None else self.backend.store.db
 
 
 @dataclass(frozen=True)
@@ -149,32 +168,40 @@ async def _csrf_ok(request: Request, expected: str) -> bool:
 def need(role: str, *, write: bool = False) -> Callable[..., Any]:
     """A dependency: the request's :class:`Actor` if signed in with at least ``role``.
 
-    Holds the app's database lock for the request (one SQLite connection is shared).
-    With ``write`` the request must carry the session's CSRF token.
+    The session is looked up by a plain function (FastAPI runs it on a worker thread, with that
+    thread's own database connection); with ``write`` an async step then checks the session's CSRF
+    token in the header or the form. No lock is held across the request.
     """
 
-    async def check_csrf(request: Request) -> None:
-        if write:
-            st = state(request)
-            token = request.cookies.get(SESSION_COOKIE, "")
-            with st.lock:
-                session = st.accounts.session(token, idle=st.idle) if token else None
-            if session is not None and not await _csrf_ok(request, session.csrf_token):
-                raise HTTPException(403, "csrf")
-
-    def dependency(request: Request, _csrf: None = Depends(check_csrf)) -> Iterator[Actor]:
+    def signed_in(request: Request) -> Actor:
         st = state(request)
-        with st.lock:
-            session = _session(request, st)
-            if session is None:
-                reason = "expired" if request.cookies.get(SESSION_COOKIE) else ""
-                raise LoginRequiredError(_next_path(request), reason)
-            if not session.user.can(role):
-                raise HTTPException(403, "role")
-            request.state.session = session
-            yield Actor(session=session, ip=client_ip(request))
+        session = _session(request, st)
+        if session is None:
+            reason = "expired" if request.cookies.get(SESSION_COOKIE) else ""
+            raise LoginRequiredError(_next_path(request), reason)
+        if not session.user.can(role):
+            raise HTTPException(403, "role")
+        request.state.session = session
+        return Actor(session=session, ip=client_ip(request))
 
-    return dependency
+    if not write:
+        return signed_in
+
+    async def signed_in_with_csrf(request: Request, actor: Actor = Depends(signed_in)) -> Actor:  # noqa: B008
+        if not await _csrf_ok(request, actor.session.csrf_token):
+            raise HTTPException(403, "csrf")
+        return actor
+
+    return signed_in_with_csrf
+
+
+SQLITE_MAX_INT = 2**63 - 1  # a larger Python int makes sqlite3 raise OverflowError
+MAX_PAGE = 1_000_000  # far past any real list; keeps OFFSET inside SQLite's integers
+
+
+def sane_page(page: int) -> int:
+    """A page number from the address, bounded before it reaches SQL (then clamp it with the real total)."""
+    return min(max(1, page), MAX_PAGE)
 
 
 def page_count(total: int, per_page: int = PER_PAGE) -> int:
@@ -219,7 +246,8 @@ def current_kb(request: Request) -> str:
     for candidate in (request.query_params.get("kb"), request.cookies.get(KB_COOKIE)):
         if candidate and store.kb_exists(candidate):
             return candidate
-    return st.backend.kb_name()
+    with st.backend_lock:  # may create the kiosk's knowledge base through the backend's own connection
+        return st.backend.kb_name()
 
 
 def _kb_versions(st: AdminState) -> tuple:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -32,25 +33,42 @@ def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def _write_lock(db: sqlite_utils.Database) -> threading.RLock:
+    """One lock per connection object: threads sharing a connection take turns at transactions."""
+    lock = getattr(db, "_kiosk_write_lock", None)
+    if lock is None:
+        with _WRITE_LOCKS_GUARD:
+            lock = getattr(db, "_kiosk_write_lock", None)
+            if lock is None:
+                lock = db._kiosk_write_lock = threading.RLock()
+    return lock
+
+
 @contextmanager
 def transaction(db: sqlite_utils.Database) -> Iterator[None]:
     """All-or-nothing: ``BEGIN IMMEDIATE`` ... commit, or roll back on any exception.
 
-    Nested use joins the outer transaction. (sqlite-utils' own write helpers commit
-    on their own, so multi-step writes use plain SQL inside this block.)
+    Nested use (on the same thread) joins the outer transaction; another thread using the same connection waits
+    for it (a connection has one transaction: without the wait, two threads logging turns at once failed with
+    "cannot start a transaction within a transaction", or one joined the other's). sqlite-utils' own write
+    helpers commit on their own, so multi-step writes use plain SQL inside this block.
     """
     conn = db.conn
-    if conn.in_transaction:
-        yield
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.rollback()
-        raise
-    else:
-        conn.commit()
+    with _write_lock(db):
+        if conn.in_transaction:
+            yield
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            conn.rollback()
+            raise
+        else:
+            conn.commit()
 
 
 def _m001_knowledge(db: sqlite_utils.Database) -> None:
@@ -212,10 +230,53 @@ def _m003_admin(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m004_admin_names_nocase(db: sqlite_utils.Database) -> None:
+    """Operator names are unique regardless of case ("ANN" and "ann" are one account).
+
+    Older databases may hold both: the later-created one is renamed ``NAME-2`` (and so on), its
+    sessions ended, and the rename written to the audit log.
+    """
+    taken = {row[0].lower() for row in db.execute("SELECT name FROM admin_users")}
+    seen: set[str] = set()
+    for (name,) in db.execute("SELECT name FROM admin_users ORDER BY created_at, rowid").fetchall():
+        if name.lower() not in seen:
+            seen.add(name.lower())
+            continue
+        n = 2
+        while f"{name[:60]}-{n}".lower() in taken:
+            n += 1
+        new = f"{name[:60]}-{n}"
+        taken.add(new.lower())
+        db.execute("DELETE FROM admin_sessions WHERE username = ?", [name])
+        db.execute("UPDATE admin_users SET name = ?, updated_at = ? WHERE name = ?", [new, utcnow(), name])
+        db.execute(
+            "INSERT INTO audit_log (ts, username, ip, action, target, detail) VALUES (?, '', '', 'user-rename', ?, ?)",
+            [utcnow(), name, f"renamed to {new}: user names are now unique regardless of case"],
+        )
+        _LOGGER.warning("operator %r renamed to %r: another user has the same name in another case", name, new)
+    db.execute("CREATE UNIQUE INDEX admin_users_name_nocase ON admin_users(name COLLATE NOCASE)")
+
+
+def _m005_fleet_outbox(db: sqlite_utils.Database) -> None:
+    """The fleet outbox: turns not yet acknowledged by the fleet server, and the published versions applied here."""
+    db.execute("ALTER TABLE turns ADD COLUMN shipped_at TEXT")
+    db.execute("CREATE INDEX turns_unshipped ON turns(id) WHERE shipped_at IS NULL")
+    db.execute(
+        """CREATE TABLE fleet_kb_versions (
+            kb TEXT PRIMARY KEY,
+            version INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            applied_at TEXT NOT NULL
+        )"""
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (1, "knowledge", _m001_knowledge),
     (2, "turns", _m002_turns),
     (3, "admin", _m003_admin),
+    (4, "admin-names-nocase", _m004_admin_names_nocase),
+    (5, "fleet-outbox", _m005_fleet_outbox),
 ]
 
 
@@ -237,6 +298,11 @@ def migrate(db: sqlite_utils.Database) -> int:
             code="db-too-new",
             hint="upgrade the kiosk software",
         )
+    path = _file_of(db)
+    if 0 < current < newest and path is not None:
+        from core.backup import backup_quietly
+
+        backup_quietly(path, "pre-migration", source=db.conn)  # a failed backup never stops the kiosk
     for version, name, apply in MIGRATIONS:
         if version <= current:
             continue
@@ -263,7 +329,56 @@ def open_database(path: Path | str | None) -> sqlite_utils.Database:
         if path is not None:
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = NORMAL")
+            _check_once(db, Path(path))
         migrate(db)
     except sqlite3.DatabaseError as exc:
+        from core.backup import is_corruption
+
+        if path is not None and is_corruption(exc):
+            raise corrupt_error(Path(path), str(exc)) from exc
         raise DatabaseError(f"cannot open database {path}: {exc}", hint="is it a kiosk database?") from exc
     return db
+
+
+_CHECKED: set[Path] = set()
+_CHECKED_LOCK = threading.Lock()
+
+
+def _file_of(db: sqlite_utils.Database) -> Path | None:
+    """The file behind ``db``'s main database; ``None`` in memory."""
+    for _seq, name, file in db.conn.execute("PRAGMA database_list").fetchall():
+        if name == "main":
+            return Path(file) if file else None
+    return None
+
+
+def _check_once(db: sqlite_utils.Database, path: Path) -> None:
+    """``PRAGMA quick_check`` the first time this process opens ``path`` (later connections skip it)."""
+    key = path.resolve()
+    with _CHECKED_LOCK:
+        if key in _CHECKED:
+            return
+    rows = [row[0] for row in db.execute("PRAGMA quick_check(5)").fetchall()]
+    if rows != ["ok"]:
+        raise corrupt_error(path, "; ".join(str(r) for r in rows[:3]))
+    with _CHECKED_LOCK:
+        _CHECKED.add(key)
+
+
+def corrupt_error(path: Path, detail: str) -> DatabaseError:
+    """``db-corrupt``: names the newest good backup and the exact command that restores it."""
+    from core.backup import backups_dir, newest_good_backup, restore_command
+
+    backup = newest_good_backup(backups_dir(path))
+    if backup is None:
+        return DatabaseError(
+            f"cannot open database {path}: it is damaged ({detail}) and there is no good backup in {backups_dir(path)}",
+            code="db-corrupt",
+            hint=f"move {path} aside to start with an empty database; FAQs can be re-imported from an export",
+        )
+    return DatabaseError(
+        f"cannot open database {path}: it is damaged ({detail}); the newest good backup is {backup.path.name} "
+        f"({backup.reason}, {backup.created:%Y-%m-%d %H:%M} UTC): restore it with `{restore_command(backup.path, path.parent)}`",
+        code="db-corrupt",
+        hint="stop the kiosk and the admin app first; the restore keeps a copy of the damaged file in backups/",
+    )

@@ -37,7 +37,7 @@ class SettingsError(KioskError):
 
 class HomeError(KioskError):
     subsystem = "home"
-    code = "home-unusable"
+    code = "home-unavailable"
 
 
 class ModelError(KioskError):

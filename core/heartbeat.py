@@ -8,6 +8,10 @@ temp file in the same folder, then ``os.replace``) with::
 
 A file rather than a table: the kiosk writes it without taking SQLite's write
 lock, and a missing or stale file plainly means "not running".
+
+The index writer (``knowledge/index.py``) reports a build of the Chroma index the same way, in
+``$KIOSK_HOME/index_status.json``: ``{"kb", "state": "indexing|indexed|training|ready|failed", "done", "total",
+"kept", "embedded", "started", "updated", "pid"}``, replaced after every batch.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 STATUS_FILE = "kiosk_status.json"
+INDEX_STATUS_FILE = "index_status.json"
 STALE_AFTER_S = 120
 
 
@@ -54,9 +59,38 @@ def write_heartbeat(home_root: Path, **fields: object) -> None:
     """Atomically replace the status file with ``fields`` plus the time and process id."""
     from core.db import utcnow
 
-    data = {"ts": utcnow(), "pid": os.getpid(), **fields}
-    home_root.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".status-", dir=home_root)
+    _replace_json(home_root / STATUS_FILE, {"ts": utcnow(), "pid": os.getpid(), **fields})
+
+
+def _replace_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".status-", dir=path.parent)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(data, handle)
-    os.replace(tmp, home_root / STATUS_FILE)
+    os.replace(tmp, path)
+
+
+def write_index_status(home_root: Path, **fields: object) -> None:
+    """Atomically replace the index progress file with ``fields`` plus the process id."""
+    _replace_json(home_root / INDEX_STATUS_FILE, {**fields, "pid": os.getpid()})
+
+
+def read_index_status(home_root: Path) -> dict | None:
+    """The last index build's progress, with ``running`` (its process is alive) and ``interrupted`` added."""
+    try:
+        data = json.loads((home_root / INDEX_STATUS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    running = False
+    if isinstance(data.get("pid"), int):
+        try:
+            os.kill(data["pid"], 0)
+            running = True
+        except PermissionError:
+            running = True
+        except OSError:
+            running = False
+    unfinished = data.get("state") in ("indexing", "indexed", "training")
+    return {**data, "running": running and unfinished, "interrupted": unfinished and not running}

@@ -1,7 +1,7 @@
 """The kiosk home: the one directory that holds every piece of state.
 
-Settings file, SQLite database, Chroma index, logs, caches and downloaded models
-all live under it. It comes from ``--home``, else ``$KIOSK_HOME``, else the
+Settings file, SQLite database and its backups, Chroma index, logs, caches and
+downloaded models all live under it. It comes from ``--home``, else ``$KIOSK_HOME``, else the
 user's data directory.
 """
 
@@ -59,6 +59,11 @@ class KioskHome:
     def models_dir(self) -> Path:
         return self.root / "models"
 
+    @property
+    def backups_dir(self) -> Path:
+        """Backups of kiosk.db (``core.backup``)."""
+        return self.root / "backups"
+
     def ensure(self) -> KioskHome:
         """Create the home and its sub-directories; fail with a clear message."""
         for path in (self.root, self.logs_dir, self.cache_dir, self.models_dir):
@@ -66,12 +71,12 @@ class KioskHome:
                 path.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise HomeError(
-                    f"cannot create {path}: {exc.strerror or exc}",
-                    hint=f"choose a writable directory with --home or ${HOME_ENV}",
+                    f"cannot create {'the kiosk home ' if path == self.root else ''}{path}: {exc.strerror or exc}",
+                    hint=f"choose a writable directory with --home DIR or {HOME_ENV}=DIR",
                 ) from exc
         if not os.access(self.root, os.W_OK):
             raise HomeError(
                 f"kiosk home {self.root} is not writable",
-                hint=f"choose a writable directory with --home or ${HOME_ENV}",
+                hint=f"choose a writable directory with --home DIR or {HOME_ENV}=DIR",
             )
         return self

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import os
 import tomllib
 import typing
@@ -231,6 +232,20 @@ class ModelsSection:
 
 
 @dataclass(frozen=True)
+class FleetSection:
+    """Membership of a central fleet server (`kiosk fleet join`); a kiosk that never joins ignores it."""
+
+    server_url: str = setting("", "Fleet server URL; empty: the one `kiosk fleet join` stored.")
+    sync_interval_s: float = setting(
+        60.0, "Seconds between syncs (pull knowledge, push turns and a heartbeat).", minimum=5.0, maximum=86400.0
+    )
+    max_backoff_s: float = setting(
+        900.0, "Longest wait between retries while the server is unreachable.", minimum=5.0, maximum=86400.0
+    )
+    ca_cert: str = setting("", "CA certificate (PEM) that signed the server's TLS certificate; empty: the system's.")
+
+
+@dataclass(frozen=True)
 class LoggingSection:
     """Logs under $KIOSK_HOME/logs."""
 
@@ -255,6 +270,7 @@ class Settings:
     admin: AdminSection = field(default_factory=AdminSection)
     models: ModelsSection = field(default_factory=ModelsSection)
     logging: LoggingSection = field(default_factory=LoggingSection)
+    fleet: FleetSection = field(default_factory=FleetSection)
 
 
 @dataclass(frozen=True)
@@ -328,6 +344,8 @@ def _coerce(info: SettingInfo, value: Any, origin: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise SettingsError(f"settings: {key} must be a number, got {value!r}{where}")
         value = float(value)
+        if not math.isfinite(value):  # NaN compares false with every bound: refuse it (and infinities) here
+            raise SettingsError(f"settings: {key} must be a finite number, got {value!r}{where}")
     elif tp is str and not isinstance(value, str):
         raise SettingsError(f"settings: {key} must be a string, got {value!r}{where}")
     if info.choices is not None and value not in info.choices:
@@ -367,6 +385,11 @@ def _read_file(path: Path) -> dict[str, Any]:
         return {}
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"settings: {path} is not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise SettingsError(
+            f"settings: {path} is not UTF-8 text (byte {exc.start}: {exc.reason})",
+            hint="save it as UTF-8 in a text editor, or move it aside: every setting has a default",
+        ) from exc
     except OSError as exc:
         raise SettingsError(f"settings: cannot read {path}: {exc.strerror or exc}") from exc
 

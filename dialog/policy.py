@@ -120,8 +120,8 @@ class AnswerPolicy:
 
     def warm(self) -> None:
         """Load the matching models and run the LLM once, so the first visitor does not pay for either."""
-        self.retriever.prepare(self.kb)
-        self.retriever.match(self.kb, "what are your opening hours")  # loads the embedding model
+        if self.retriever.ensure_prepared(self.kb):  # a long build goes on in the background: lexical answers
+            self.retriever.match(self.kb, "what are your opening hours")  # loads the embedding model
         if self.llm is not None:
             try:  # the answers' system prompt: the engine keeps its evaluated prefix for the first real answer
                 limits = GenerationLimits(max_tokens=2, timeout_s=30.0, temperature=0.0)

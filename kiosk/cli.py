@@ -19,8 +19,10 @@ from core.home import HOME_ENV, KioskHome
 from core.logs import configure_logging
 from core.settings import to_dict, to_toml
 from kiosk.admin_cli import admin
-from kiosk.avatar_cli import avatars, render
+from kiosk.avatar_cli import avatar, avatars, render
+from kiosk.backup_cli import backup, restore
 from kiosk.context import AppContext, pass_app
+from kiosk.fleet_cli import fleet
 from kiosk.knowledge_cli import ask, eval_group, kb
 from kiosk.voice_cli import devices, listen, simulate
 
@@ -71,6 +73,8 @@ def main(ctx: click.Context, home: Path | None, verbose: int) -> None:
     try:
         kiosk_home.ensure()
     except KioskError as exc:
+        if not kiosk_home.root.is_dir() and ctx.invoked_subcommand != "doctor" and not _wants_help():
+            raise  # home-unavailable: nothing can be kept anywhere (doctor reports it)
         click.echo(f"kiosk: warning: {exc}", err=True)
         logs_dir = None
     file_level, max_bytes, backups = logging.INFO, 5_000_000, 5
@@ -83,6 +87,10 @@ def main(ctx: click.Context, home: Path | None, verbose: int) -> None:
         logs_dir=logs_dir, console_level=console_level, file_level=file_level, max_bytes=max_bytes, backups=backups
     )
     _LOGGER.debug("kiosk home %s", kiosk_home.root)
+
+
+def _wants_help() -> bool:
+    return any(arg in ("-h", "--help") for arg in sys.argv[1:])
 
 
 # ---------------------------------------------------------------------------
@@ -144,7 +152,10 @@ def run_command(
     services = app.services
     name = services.kb_name(kb_name)
     title = services.store.kb_title(name)
+    from core.backup import start_daily_backups
     from kiosk.window.launcher import run_app
+
+    start_daily_backups(app.home.database)  # now if the newest daily backup is a day old, then hourly checks
 
     sys.exit(
         run_app(
@@ -344,6 +355,10 @@ main.add_command(simulate)
 main.add_command(admin)
 main.add_command(render)
 main.add_command(avatars)
+main.add_command(avatar)
+main.add_command(backup)
+main.add_command(restore)
+main.add_command(fleet)
 
 
 def run() -> None:  # pragma: no cover - console script shim

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from core.backup import backup_quietly
 from core.errors import KnowledgeError
 from kiosk.context import AppContext, pass_app
 from knowledge.entries import Document, slugify
@@ -37,6 +38,24 @@ class _Progress:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.__exit__(None, None, None)
+
+
+def _prepare_index(services, name: str, label: str = "indexing", *, force: bool = False):
+    """Bring ``name``'s index up to date with a progress bar on stderr; an interrupted build resumes."""
+    progress = _Progress(label)
+    try:
+        report = services.retriever.prepare(name, force=force, progress=progress)
+    finally:
+        progress.close()
+    if report is not None and report.skipped and report.missing:
+        click.echo(
+            f"the index of {name!r} is being built by another process ({report.missing} phrasings to go): "
+            "answering from the lexical index",
+            err=True,
+        )
+    elif report is not None and report.added and report.kept:
+        click.echo(f"index {name}: resumed, {report.kept} already indexed, {report.added} embedded", err=True)
+    return report
 
 
 @click.group()
@@ -94,13 +113,13 @@ def kb_import(
         updated = sum(e.id in existing for e in result.entries)
         if updated:
             click.echo(f"{updated} existing entries will be updated (new revisions)")
+    if replace:
+        saved = backup_quietly(app.home.database, "pre-import")  # a failed backup is logged, never blocks
+        if saved is not None:
+            click.echo(f"backup of the database before the import: {saved.path}", err=True)
     with click.progressbar(length=len(result.entries), label="storing", file=sys.stderr) as bar:
         count = store.replace_all(name, result.entries, replace_existing=replace, changed_by="cli", progress=bar.update)
-    progress = _Progress("indexing")
-    try:
-        report = services.retriever.prepare(name, progress=progress)
-    finally:
-        progress.close()
+    report = _prepare_index(services, name)
     click.echo(f"imported {count} entries into {name!r}")
     if report is not None:
         click.echo(f"index: +{report.added} -{report.removed} phrasings, {report.total} in all")
@@ -153,11 +172,7 @@ def kb_reindex(app: AppContext, kb_name: str | None, all_kbs: bool) -> None:
     for name in names:
         start = time.perf_counter()
         services.index.drop(name)
-        progress = _Progress(f"indexing {name}")
-        try:
-            report = services.retriever.prepare(name, force=True, progress=progress)
-        finally:
-            progress.close()
+        report = _prepare_index(services, name, f"indexing {name}", force=True)
         total = report.total if report else 0
         click.echo(f"{name}: {total} phrasings indexed in {time.perf_counter() - start:.1f} s")
 
@@ -176,6 +191,7 @@ def ask(app: AppContext, text: str, kb_name: str | None, as_json: bool, no_llm: 
     from dialog.policy import Conversation
 
     policy = app.services.policy(kb_name, with_llm=not no_llm)
+    _prepare_index(app.services, policy.kb)  # a (resumed) build shows its progress, on stderr
     answer = policy.answer(text, Conversation(language=language or ""))
     if as_json:
         click.echo(json.dumps(answer.to_dict()))
@@ -203,7 +219,7 @@ def eval_retrieval(app: AppContext, file: Path, kb_name: str | None, as_json: bo
     rows = _read_eval_rows(file)
     services = app.services
     policy = services.policy(kb_name, log_turns=False)
-    services.retriever.prepare(policy.kb)
+    _prepare_index(services, policy.kb)
     known = {e.id for e in services.store.list(policy.kb)}
     unknown = sorted({exp for _, exp in rows if exp and exp not in known})
     if unknown:

@@ -6,6 +6,14 @@ ids: records that SQLite no longer has are deleted, new ones are embedded and
 added, and unchanged ones cost nothing. Document chunks live in a second
 collection the same way.
 
+That makes a build resumable: records are embedded and upserted in batches of
+:data:`ADD_BATCH`, each batch committed by Chroma, and nothing marks an index
+"complete" but its ids. After a crash or a ``kill -9`` the next sync finds the
+batches already stored, keeps them and embeds only the rest. While it works, the
+writer keeps ``$KIOSK_HOME/index_status.json`` up to date (kb, state, done, total,
+kept, embedded, started, updated, pid: see :func:`core.heartbeat.write_index_status`)
+for the admin app's health page.
+
 Exactly one process writes: :meth:`VectorIndex.sync` takes an exclusive file
 lock; a process that cannot get it leaves the index to the writer and reads.
 """
@@ -23,12 +31,15 @@ from pathlib import Path
 
 import numpy as np
 
+from core.db import utcnow
 from core.errors import KnowledgeError
+from core.heartbeat import write_index_status
 from knowledge.embeddings import Embedder
 
 _LOGGER = logging.getLogger(__name__)
 
-ADD_BATCH = 512
+ADD_BATCH = 256  # records embedded and committed together: what a kill can cost at most
+DELETE_BATCH = 5000
 
 
 @dataclass(frozen=True)
@@ -38,6 +49,19 @@ class SyncReport:
     removed: int
     total: int
     skipped: bool = False  # another process holds the writer lock
+    missing: int = 0  # records SQLite has and the index still lacks (non-zero only when skipped)
+    kept: int = 0  # records already in the index (same id: same entry and text), not embedded again
+
+
+@dataclass
+class _Plan:
+    """What one collection lacks and has too much of."""
+
+    kind: str
+    collection: object
+    wanted: dict[str, tuple[str, str]]  # record id -> (key, text)
+    stale: list[str]
+    new: list[str]
 
 
 @dataclass(frozen=True)
@@ -54,9 +78,15 @@ def record_id(key: str, text: str) -> str:
 class VectorIndex:
     """Chroma persistent client under ``$KIOSK_HOME/chroma``."""
 
-    def __init__(self, path: Path, embedder: Embedder) -> None:
+    def __init__(
+        self, path: Path, embedder: Embedder, *, status_root: Path | None = None, batch_size: int = ADD_BATCH
+    ) -> None:
         self.path = Path(path)
         self.embedder = embedder
+        self.batch_size = batch_size
+        # the progress file goes to the kiosk home (the index lives in $KIOSK_HOME/chroma)
+        self.status_root = Path(status_root) if status_root is not None else self.path.parent
+        self._status: dict[str, dict[str, object]] = {}  # builds in progress in this process, by kb
         self._client = None
 
     @property
@@ -103,33 +133,20 @@ class VectorIndex:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def _sync_one(
-        self,
-        kind: str,
-        kb: str,
-        records: Sequence[tuple[str, str]],
-        progress: Callable[[int, int], None] | None,
-    ) -> tuple[int, int, int]:
+    def _plan(self, kind: str, kb: str, records: Sequence[tuple[str, str]], *, repair: bool) -> _Plan:
         collection = self._collection(kind, kb)
         wanted = {record_id(key, text): (key, text) for key, text in records}
-        present = set(collection.get(include=[])["ids"])
-        stale = sorted(present - set(wanted))
-        new = [i for i in wanted if i not in present]
-        for start in range(0, len(stale), 5000):
-            collection.delete(ids=stale[start : start + 5000])
-        for start in range(0, len(new), ADD_BATCH):
-            batch = new[start : start + ADD_BATCH]
-            texts = [wanted[i][1] for i in batch]
-            vectors = self.embedder.embed(texts)
-            collection.add(
-                ids=batch,
-                embeddings=vectors,
-                documents=texts,
-                metadatas=[{"key": wanted[i][0]} for i in batch],
-            )
-            if progress:
-                progress(min(start + ADD_BATCH, len(new)), len(new))
-        return len(new), len(stale), len(wanted)
+        try:
+            present = set(collection.get(include=[])["ids"])
+        except Exception as exc:  # a collection Chroma cannot read (a crash at a bad moment): rebuild it
+            if not repair:
+                _LOGGER.warning("index %s: %s records unreadable (%s)", kb, kind, exc)
+                return _Plan(kind, collection, wanted, [], list(wanted))
+            _LOGGER.warning("index %s: %s records unreadable (%s); rebuilding them", kb, kind, exc)
+            with contextlib.suppress(Exception):
+                self.client.delete_collection(self._name(kind, kb))
+            collection, present = self._collection(kind, kb), set()
+        return _Plan(kind, collection, wanted, sorted(present - set(wanted)), [i for i in wanted if i not in present])
 
     def sync(
         self,
@@ -139,16 +156,100 @@ class VectorIndex:
         *,
         progress: Callable[[int, int], None] | None = None,
     ) -> SyncReport:
-        """Make the index equal to SQLite's ``phrasings`` (faq_id, text) and ``chunks`` (key, text)."""
+        """Make the index equal to SQLite's ``phrasings`` (faq_id, text) and ``chunks`` (key, text).
+
+        Only records the index lacks are embedded; ``progress(done, to_embed)`` is called before the first
+        batch and after each one (not at all when nothing needs embedding).
+        """
         with self.writer() as is_writer:
+            plans = [
+                self._plan("faq", kb, phrasings, repair=is_writer),
+                self._plan("doc", kb, chunks, repair=is_writer),
+            ]
+            total = len(plans[0].wanted)
             if not is_writer:
-                _LOGGER.info("index %s: another process is the writer; using the index as it is", kb)
-                return SyncReport(kb, 0, 0, self.count(kb), skipped=True)
-            added, removed, total = self._sync_one("faq", kb, phrasings, progress)
-            c_added, c_removed, _ = self._sync_one("doc", kb, chunks, None)
-        if added or removed or c_added or c_removed:
-            _LOGGER.info("index %s: +%d -%d phrasings, +%d -%d chunks", kb, added, removed, c_added, c_removed)
-        return SyncReport(kb, added + c_added, removed + c_removed, total)
+                missing = sum(len(p.new) for p in plans)
+                _LOGGER.info(
+                    "index %s: another process is the writer; using the index as it is (%d records missing)",
+                    kb,
+                    missing,
+                )
+                return SyncReport(kb, 0, 0, total, skipped=True, missing=missing)
+            return self._apply(kb, plans, total, progress)
+
+    def _apply(
+        self, kb: str, plans: list[_Plan], total: int, progress: Callable[[int, int], None] | None
+    ) -> SyncReport:
+        records = sum(len(p.wanted) for p in plans)
+        kept = records - sum(len(p.new) for p in plans)
+        removed = 0
+        for plan in plans:
+            for start in range(0, len(plan.stale), DELETE_BATCH):
+                plan.collection.delete(ids=plan.stale[start : start + DELETE_BATCH])
+            removed += len(plan.stale)
+        work = [(plan, rid) for plan in plans for rid in plan.new]
+        if work:
+            if kept:
+                _LOGGER.info(
+                    "index %s: resuming: %d of %d records already indexed, embedding the other %d",
+                    kb,
+                    kept,
+                    records,
+                    len(work),
+                )
+            else:
+                _LOGGER.info("index %s: embedding %d records", kb, len(work))
+            self._status.pop(kb, None)
+            self.report(kb, "indexing", done=kept, total=records, kept=kept, embedded=0, removed=removed)
+            if progress:
+                progress(0, len(work))
+        for start in range(0, len(work), self.batch_size):
+            batch = work[start : start + self.batch_size]
+            for plan in plans:
+                ids = [rid for p, rid in batch if p is plan]
+                if not ids:
+                    continue
+                texts = [plan.wanted[i][1] for i in ids]
+                plan.collection.upsert(  # idempotent: a record stored twice stays one record
+                    ids=ids,
+                    embeddings=self.embedder.embed(texts),
+                    documents=texts,
+                    metadatas=[{"key": plan.wanted[i][0]} for i in ids],
+                )
+            done = start + len(batch)
+            self.report(kb, "indexing", done=kept + done, embedded=done)
+            if progress:
+                progress(done, len(work))
+        faq, doc = plans
+        if work or removed:
+            _LOGGER.info(
+                "index %s: +%d -%d phrasings, +%d -%d chunks, %d kept",
+                kb,
+                len(faq.new),
+                len(faq.stale),
+                len(doc.new),
+                len(doc.stale),
+                kept,
+            )
+            self.report(kb, "indexed", done=records, total=records)
+        return SyncReport(kb, len(work), removed, total, kept=kept)
+
+    # -- the progress file ----------------------------------------------------
+    def building(self, kb: str) -> bool:
+        """Whether this process has a build of ``kb`` under way (embedding, removing or training: see report)."""
+        return kb in self._status
+
+    def report(self, kb: str, state: str, **fields: object) -> None:
+        """Record the build's ``state`` (indexing, indexed, training, ready, failed) in the progress file."""
+        now = utcnow()
+        record = self._status.setdefault(kb, {"kb": kb, "started": now})
+        record.update(fields, state=state, updated=now)
+        if state in ("ready", "failed"):
+            self._status.pop(kb, None)
+        try:
+            write_index_status(self.status_root, **record)
+        except OSError as exc:
+            _LOGGER.debug("cannot write the index progress file: %s", exc)
 
     def drop(self, kb: str) -> None:
         with self.writer() as is_writer:

@@ -13,6 +13,7 @@ Markdown: ``## question`` headings with the answer below; optional leading
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -42,7 +43,7 @@ class ImportProblem:
     reason: str
 
     def __str__(self) -> str:
-        return f"line {self.line}: {self.reason}"
+        return f"line {self.line}: {self.reason}" if self.line else self.reason  # line 0: the file as a whole
 
 
 @dataclass
@@ -86,9 +87,41 @@ def detect_format(path: Path, explicit: str | None = None) -> str:
     return fmt
 
 
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16: its BOM starts with UTF-16 LE's
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def _looks_like_utf16(head: bytes) -> bool:
+    """Text saved as UTF-16 without a byte-order mark: mostly ASCII, so every other byte is zero."""
+    if len(head) < 4:
+        return False
+    even, odd = head[0::2], head[1::2]
+    return max(even.count(0) / len(even), odd.count(0) / len(odd)) > 0.9 and min(even.count(0), odd.count(0)) == 0
+
+
 def decode(data: bytes, source: str) -> str:
+    """The text of an import file: UTF-8 (with or without a BOM), or UTF-16/32 with a BOM (Excel's "Unicode text")."""
     if len(data) > MAX_FILE_BYTES:
         raise ImportFailedError(f"{source}: file is larger than {MAX_FILE_BYTES // (1 << 20)} MB")
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise ImportFailedError(
+                    f"{source}: starts like {encoding.upper()} text but is not valid {encoding.upper()} "
+                    f"(byte {exc.start})",
+                    hint="save the file as UTF-8",
+                ) from exc
+    if _looks_like_utf16(data[:4096]):
+        raise ImportFailedError(
+            f"{source}: this looks like UTF-16 text without a byte-order mark",
+            hint="save it as UTF-8 (in a spreadsheet: CSV UTF-8)",
+        )
     if b"\x00" in data[:4096]:
         raise ImportFailedError(f"{source}: this looks like a binary file, not CSV, JSONL or Markdown text")
     try:
@@ -158,36 +191,90 @@ def parse_csv(text: str) -> ParseResult:
         return result
     seen: dict[str, int] = {}
     taken: set[str] = set()
-    try:
-        for row in reader:
-            line = reader.line_num
-            if None in row:
-                result.problems.append(ImportProblem(line, f"more cells than the {len(header)} header columns"))
-                continue
-            if all(not (v or "").strip() for v in row.values()):
-                continue
-            if any(v is None for v in row.values()):
-                result.problems.append(ImportProblem(line, f"fewer cells than the {len(header)} header columns"))
-                continue
-            enabled = _parse_bool(row.get("enabled", ""))
-            if enabled is None:
-                result.problems.append(ImportProblem(line, f"enabled must be true or false, got {row['enabled']!r}"))
-                continue
-            faq_id = row["id"].strip() or _unique_slug(row["question"], seen, taken)
-            entry = FaqEntry(
-                id=faq_id,
-                question=row["question"],
-                answer=row["answer"],
-                spoken_answer=row.get("spoken_answer", "") or "",
-                alternates=_split_alternates(row["alternates"]),
-                category=row["category"],
-                language=row["language"].strip() or "en",
-                enabled=enabled,
+    rows = reader.reader  # the plain csv reader under the header: each record's first and last line are known
+    last_line = len(io.StringIO(text, newline="").readlines())  # counted as the reader counts them
+    odd_quotes = text.count('"') % 2 == 1
+    while True:
+        start = rows.line_num + 1  # a record's problems are reported on the line where it starts
+        try:
+            cells_list = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            result.problems.append(ImportProblem(start, f"malformed CSV: {exc}"))
+            break
+        end = rows.line_num
+        if all(not c.strip() for c in cells_list):
+            continue
+        unclosed = end >= last_line and odd_quotes  # the file ends inside a quoted cell
+        if end > start and (swallowed := _swallowed_row(cells_list, header)) is not None:
+            until = "is never closed" if unclosed else f"is not closed until line {end}"
+            result.problems.append(
+                ImportProblem(
+                    start,
+                    f"a quote opened on this line {until}, so the rows after it (such as {swallowed!r}) "
+                    "were read as one cell: add the missing closing quote",
+                )
             )
-            _add(result, entry, line, seen)
-    except csv.Error as exc:
-        result.problems.append(ImportProblem(reader.line_num, f"malformed CSV: {exc}"))
+            continue
+        spans = f" (this row runs on to line {end}: is a closing quote missing?)" if end > start else ""
+        if unclosed:
+            spans = " (a quote opened on this line is never closed)"
+        if len(cells_list) != len(header):
+            fewer_more = "more" if len(cells_list) > len(header) else "fewer"
+            result.problems.append(
+                ImportProblem(start, f"{fewer_more} cells than the {len(header)} header columns{spans}")
+            )
+            continue
+        row = dict(zip(header, cells_list, strict=True))
+        enabled = _parse_bool(row.get("enabled", ""))
+        if enabled is None:
+            result.problems.append(ImportProblem(start, f"enabled must be true or false, got {row['enabled']!r}"))
+            continue
+        cells = {k: spreadsheet_unsafe(v) for k, v in row.items() if k != "enabled"}  # see export_csv
+        faq_id = cells["id"].strip() or _unique_slug(cells["question"], seen, taken)
+        entry = FaqEntry(
+            id=faq_id,
+            question=cells["question"],
+            answer=cells["answer"],
+            spoken_answer=cells.get("spoken_answer", ""),
+            alternates=_split_alternates(cells["alternates"]),
+            category=cells["category"],
+            language=cells["language"].strip() or "en",
+            enabled=enabled,
+        )
+        _add(result, entry, start, seen)
+    if not result.entries and not result.problems:
+        result.problems.append(ImportProblem(1, "the file has a header row but no entries below it"))
     return result
+
+
+_LANGUAGE_CODE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?$")
+_ID_LIKE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+
+
+def _swallowed_row(cells: list[str], header: list[str]) -> str | None:
+    """A line inside a multi-line cell that is itself a whole row (an unclosed quote ran over it), or None.
+
+    Such a line has one cell per column, an id-like first cell (or none) and the record's own language
+    (any language code when the record is cut short), so a long answer with commas is not mistaken for one.
+    """
+    id_at, language_at = header.index("id"), header.index("language")
+    own = cells[language_at].strip().lower() if len(cells) == len(header) else None
+    for cell in cells:
+        for line in cell.splitlines()[1:]:
+            try:
+                inner = next(csv.reader([line]))
+            except (csv.Error, StopIteration):
+                continue
+            if len(inner) != len(header) or not (not inner[id_at].strip() or _ID_LIKE.match(inner[id_at].strip())):
+                continue
+            language = inner[language_at].strip().lower()
+            if (own is not None and language == own) or (
+                own is None and (not language or _LANGUAGE_CODE.match(language))
+            ):
+                return line[:60]
+    return None
 
 
 def parse_jsonl(text: str) -> ParseResult:
@@ -295,21 +382,39 @@ def parse_file(path: Path, fmt: str | None = None) -> ParseResult:
 
 # -- export -----------------------------------------------------------------
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
+_QUOTE = "'"
 
 
 def spreadsheet_safe(value: str) -> str:
-    """Stop spreadsheets from running a cell as a formula (OWASP CSV injection)."""
-    return "'" + value if value.startswith(_FORMULA) else value
+    """Stop spreadsheets from running a cell as a formula (OWASP CSV injection): a leading ``'``.
+
+    Reversible (:func:`spreadsheet_unsafe` undoes exactly this): a text that itself starts with
+    ``'`` followed by a formula character or another ``'`` gets one more, so import can tell them
+    apart. Any other text is unchanged ("'Tis the season" stays as it is).
+    """
+    if value.startswith(_FORMULA) or (value.startswith(_QUOTE) and value[1:].startswith((*_FORMULA, _QUOTE))):
+        return _QUOTE + value
+    return value
 
 
-def export_csv(entries: Iterable[FaqEntry], *, spreadsheet: bool = False) -> str:
+def spreadsheet_unsafe(cell: str) -> str:
+    """The text :func:`spreadsheet_safe` was given: one leading ``'`` dropped where it added one."""
+    if cell.startswith(_QUOTE) and cell[1:].startswith((*_FORMULA, _QUOTE)):
+        return cell[1:]
+    return cell
+
+
+def export_csv(entries: Iterable[FaqEntry], *, spreadsheet: bool = True) -> str:
+    """CSV, every text cell spreadsheet-safe (``spreadsheet`` is kept for old callers: CSV is always safe).
+
+    :func:`parse_csv` undoes the escaping, so export → import → export gives the same bytes.
+    """
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([*CSV_REQUIRED, *CSV_OPTIONAL])
-    cell = spreadsheet_safe if spreadsheet else (lambda v: v)
     for e in entries:
         row = [e.id, e.question, e.answer, " | ".join(e.alternates), e.category, e.language, e.spoken_answer]
-        writer.writerow([cell(v) for v in row] + ["true" if e.enabled else "false"])
+        writer.writerow([spreadsheet_safe(v) for v in row] + ["true" if e.enabled else "false"])
     return buffer.getvalue()
 
 
@@ -333,7 +438,7 @@ def export_markdown(entries: Iterable[FaqEntry], title: str = "") -> str:
     return "\n".join(parts)
 
 
-def export(entries: Iterable[FaqEntry], fmt: str, *, title: str = "", spreadsheet: bool = False) -> str:
+def export(entries: Iterable[FaqEntry], fmt: str, *, title: str = "", spreadsheet: bool = True) -> str:
     if fmt == "csv":
         return export_csv(entries, spreadsheet=spreadsheet)
     if fmt == "jsonl":

@@ -4,11 +4,21 @@
 SQLite (it re-syncs when the KB's version changes, so admin edits reach a running
 kiosk without a restart) and turns a visitor's question into candidates with
 scores in [0, 1].
+
+A visitor never waits for a long build. :meth:`Retriever.match` prepares the
+knowledge base on a background thread; a short sync (an admin edit) is waited
+for, but once the build turns out to embed more than ``inline_embed``
+(:data:`INLINE_EMBED`) records (a first start, a big import, a build resumed
+after a crash) or to train the classifier on more phrasings than that, or while
+another process is building the index, questions are answered from the lexical
+index alone (SQLite FTS5, scored by word overlap) until it is done. Such a result
+carries ``timings_ms["lexical_only"] = 1``.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -17,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.text import SEARCH_STOPWORDS
 from knowledge.classifier import (
     DEFAULT_CALIBRATION,
     SINGLE_ENTRY_CALIBRATION,
@@ -33,6 +44,15 @@ _LOGGER = logging.getLogger(__name__)
 
 DENSE_K = 30
 LEXICAL_K = 20
+# A build that embeds more records than this (some seconds on a busy 2-core PC; the demos need ~380) leaves
+# questions to the lexical index meanwhile.
+INLINE_EMBED = 512
+LEXICAL_CONFIDENCE = 0.9  # the score of a lexical-only match whose words are exactly an entry's phrasing
+LEXICAL_TIED = 0.6  # share of it left to an entry whose words another entry matches as well (the policy asks)
+LEXICAL_MARGIN = 0.3  # overlap margin over the best other entry at which an entry keeps its whole score
+RECHECK_S = 10.0  # while another process builds the index, how often to look whether it is done
+_POLL_S = 0.05
+_WORD = re.compile(r"\w+", re.UNICODE)
 
 
 @dataclass(frozen=True)
@@ -96,6 +116,47 @@ class _KbState:
     class_order: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # classifier -> entries
 
 
+def _stem(word: str) -> str:
+    """A light stemmer, enough to pair singular and plural, "-ing" and "-ed" forms."""
+    for suffix in ("ing", "ed"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def _terms(text: str) -> frozenset[str]:
+    """The content words of ``text``, stemmed (the words :func:`core.text.fts_query` searches for)."""
+    words = [w for w in _WORD.findall(text.lower()) if len(w) > 1 or w.isdigit()]
+    return frozenset(_stem(w) for w in ([w for w in words if w not in SEARCH_STOPWORDS] or words))
+
+
+def _overlap(query: frozenset[str], phrasing: frozenset[str]) -> float:
+    """F1 of the shared content words: 1 when the question says exactly the phrasing's words."""
+    if not query or not phrasing:
+        return 0.0
+    return 2.0 * len(query & phrasing) / (len(query) + len(phrasing))
+
+
+@dataclass
+class _LexicalView:
+    """A knowledge base's phrasings grouped by entry, for lexical-only scoring (one per KB version)."""
+
+    version: int
+    questions: dict[str, str]
+    phrasings: dict[str, list[str]]
+    terms: dict[str, list[frozenset[str]]] = field(default_factory=dict)
+
+    def best(self, faq_id: str, query: frozenset[str]) -> tuple[float, str]:
+        texts = self.phrasings.get(faq_id, [])
+        if faq_id not in self.terms:
+            self.terms[faq_id] = [_terms(t) for t in texts]
+        return max(
+            ((_overlap(query, t), text) for t, text in zip(self.terms[faq_id], texts, strict=True)), default=(0.0, "")
+        )
+
+
 class Retriever:
     """Matching over one kiosk's knowledge bases."""
 
@@ -106,47 +167,156 @@ class Retriever:
         self.cache_dir = Path(cache_dir)
         self._state: dict[str, _KbState] = {}
         self._lock = threading.RLock()
+        self._builds: dict[str, threading.Thread] = {}  # background preparations, by kb
+        self._build_errors: dict[str, Exception] = {}
+        self._builds_lock = threading.Lock()
+        self._long: set[str] = set()  # kbs whose preparation now embeds more than inline_embed records
+        self._other_writer: dict[str, float] = {}  # kb -> when its index was found incomplete, built elsewhere
+        self._lexical: dict[str, _LexicalView] = {}
+        self.inline_embed = INLINE_EMBED
 
     # -- keeping the index in step with SQLite ------------------------------
     def prepare(
         self, kb: str, *, force: bool = False, progress: Callable[[int, int], None] | None = None
     ) -> SyncReport | None:
-        """Sync the index and classifier if the KB changed since the last call; ``None`` if nothing to do."""
+        """Sync the index and classifier if the KB changed since the last call; ``None`` if nothing to do.
+
+        Blocks until done (see :meth:`ensure_prepared` for a caller that must not). When another process is
+        writing the index and it is still incomplete, the report says so (``skipped``, ``missing``) and the
+        knowledge base stays unprepared: matching answers from the lexical index.
+        """
         with self._lock:
             self.store.require_kb(kb)
             state = self._state.setdefault(kb, _KbState())
             version = self.store.kb_version(kb)
             if version == state.version and not force:
                 return None
-            phrasings = self.store.phrasings(kb)
-            chunks = [(f"{doc}#{pos}", text) for doc, pos, text in self.store.chunks(kb)]
-            report = self.index.sync(kb, [(fid, text) for fid, _, text in phrasings], chunks, progress=progress)
-            state.questions = {fid: text for fid, kind, text in phrasings if kind == "question"}
-            state.has_documents = bool(chunks)
-            by_id = {record_id(fid, text): text for fid, _, text in phrasings}
-            ids, keys, vectors = self.index.vectors(kb)
-            keep = [i for i, (rid, key) in enumerate(zip(ids, keys, strict=True)) if key in state.questions]
-            ids = [ids[i] for i in keep]
-            keys = [keys[i] for i in keep]
-            vectors = vectors[keep] if keep else np.zeros((0, vectors.shape[1] or 384), np.float32)
-            texts = [by_id.get(rid, state.questions.get(key, "")) for rid, key in zip(ids, keys, strict=True)]
-            order = sorted(range(len(keys)), key=lambda i: (keys[i], ids[i]))
-            keys = [keys[i] for i in order]
-            ids = [ids[i] for i in order]
-            state.texts = [texts[i] for i in order]
-            state.vectors = np.ascontiguousarray(vectors[order]) if order else vectors
-            state.entries = sorted(set(keys))
-            state.starts = np.searchsorted(np.array(keys, dtype=object), np.array(state.entries, dtype=object))
-            state.starts = np.append(state.starts, len(keys)).astype(np.int64)
-            state.classifier = self._classifier(kb, ids, keys, state.vectors, state.texts)
-            position = {fid: j for j, fid in enumerate(state.entries)}
-            state.class_order = (
-                np.array([position[c] for c in state.classifier.classes], dtype=np.int64)
-                if state.classifier is not None
-                else np.zeros(0, dtype=np.int64)
+
+            def on_progress(done: int, total: int) -> None:
+                if total > self.inline_embed:
+                    self._long_build(kb, f"{total} records to embed")
+                if progress:
+                    progress(done, total)
+
+            try:
+                return self._prepare(kb, state, version, on_progress)
+            except Exception as exc:
+                if self.index.building(kb):
+                    self.index.report(kb, "failed", error=str(exc)[:300])
+                raise
+            finally:
+                self._long.discard(kb)
+
+    def _prepare(
+        self, kb: str, state: _KbState, version: int, progress: Callable[[int, int], None]
+    ) -> SyncReport | None:
+        """The body of :meth:`prepare`, under its lock."""
+        phrasings = self.store.phrasings(kb)
+        chunks = [(f"{doc}#{pos}", text) for doc, pos, text in self.store.chunks(kb)]
+        report = self.index.sync(kb, [(fid, text) for fid, _, text in phrasings], chunks, progress=progress)
+        if report.skipped and report.missing:
+            _LOGGER.warning(
+                "index %s: another process is building it (%d records still missing); "
+                "answering from the lexical index meanwhile",
+                kb,
+                report.missing,
             )
-            state.version = version
+            self._other_writer[kb] = time.monotonic()
             return report
+        self._other_writer.pop(kb, None)
+        state.questions = {fid: text for fid, kind, text in phrasings if kind == "question"}
+        state.has_documents = bool(chunks)
+        by_id = {record_id(fid, text): text for fid, _, text in phrasings}
+        ids, keys, vectors = self.index.vectors(kb)
+        keep = [i for i, (rid, key) in enumerate(zip(ids, keys, strict=True)) if key in state.questions]
+        ids = [ids[i] for i in keep]
+        keys = [keys[i] for i in keep]
+        vectors = vectors[keep] if keep else np.zeros((0, vectors.shape[1] or 384), np.float32)
+        texts = [by_id.get(rid, state.questions.get(key, "")) for rid, key in zip(ids, keys, strict=True)]
+        order = sorted(range(len(keys)), key=lambda i: (keys[i], ids[i]))
+        keys = [keys[i] for i in order]
+        ids = [ids[i] for i in order]
+        state.texts = [texts[i] for i in order]
+        state.vectors = np.ascontiguousarray(vectors[order]) if order else vectors
+        state.entries = sorted(set(keys))
+        state.starts = np.searchsorted(np.array(keys, dtype=object), np.array(state.entries, dtype=object))
+        state.starts = np.append(state.starts, len(keys)).astype(np.int64)
+        state.classifier = self._classifier(kb, ids, keys, state.vectors, state.texts)
+        position = {fid: j for j, fid in enumerate(state.entries)}
+        state.class_order = (
+            np.array([position[c] for c in state.classifier.classes], dtype=np.int64)
+            if state.classifier is not None
+            else np.zeros(0, dtype=np.int64)
+        )
+        state.version = version
+        if self.index.building(kb):
+            self.index.report(kb, "ready")
+        _LOGGER.debug("knowledge base %s prepared (version %d)", kb, version)
+        return report
+
+    def _long_build(self, kb: str, why: str) -> None:
+        """Mark the preparation under way as long: questions meanwhile are matched from the lexical index."""
+        if kb not in self._long:
+            _LOGGER.info("knowledge base %s: %s; until that ends, questions are matched lexically", kb, why)
+            self._long.add(kb)
+
+    def ensure_prepared(self, kb: str) -> bool:
+        """Prepare ``kb`` unless that means a long build; then build it in the background and return False.
+
+        False while the knowledge base is not ready for full matching (a long build under way here or in
+        another process): :meth:`match` answers from the lexical index meanwhile.
+        """
+        return not self._pending(kb)
+
+    def wait(self, kb: str, timeout: float | None = None) -> bool:
+        """Wait for a background build of ``kb`` to end; whether the knowledge base is prepared now."""
+        with self._builds_lock:
+            thread = self._builds.get(kb)
+        if thread is not None:
+            thread.join(timeout)
+        return self._current(kb)
+
+    def _current(self, kb: str) -> bool:
+        state = self._state.get(kb)
+        return state is not None and state.version == self.store.kb_version(kb)
+
+    def _pending(self, kb: str) -> str:
+        """Why matching ``kb`` is lexical-only now; empty once it is prepared (after waiting for a short sync)."""
+        for _ in range(3):  # again if the knowledge base changed while it was being prepared
+            if self._current(kb):
+                return ""
+            self.store.require_kb(kb)
+            seen = self._other_writer.get(kb)
+            if seen is not None and time.monotonic() - seen < RECHECK_S:
+                return "another process is building the index"
+            thread = self._start_build(kb)
+            while thread.is_alive():
+                if kb in self._long:
+                    return "the index is being built"
+                thread.join(_POLL_S)
+            error = self._build_errors.pop(kb, None)
+            if error is not None:
+                raise error
+            if kb in self._other_writer:
+                return "another process is building the index"
+        return ""
+
+    def _start_build(self, kb: str) -> threading.Thread:
+        with self._builds_lock:
+            thread = self._builds.get(kb)
+            if thread is None or not thread.is_alive():
+                self._build_errors.pop(kb, None)
+                thread = threading.Thread(target=self._build, args=(kb,), name=f"kiosk-index-{kb}", daemon=True)
+                self._builds[kb] = thread
+                thread.start()
+            return thread
+
+    def _build(self, kb: str) -> None:
+        try:
+            self.prepare(kb)
+        except Exception as exc:  # handed to the caller waiting for it, or to the next question
+            _LOGGER.error("preparing knowledge base %s failed: %s", kb, exc)
+            self._build_errors[kb] = exc
 
     def ready(self, kb: str) -> bool:
         """Whether matching ``kb`` now would start at once: the embedding model loaded, the knowledge base indexed.
@@ -177,6 +347,10 @@ class Retriever:
             loaded = IntentClassifier.load(path)
             if loaded is not None and set(loaded.classes) == set(keys):
                 return loaded
+        if len(ids) > self.inline_embed:
+            self._long_build(kb, f"training the classifier on {len(ids)} phrasings")
+        counts = {} if self.index.building(kb) else {"done": len(ids), "total": len(ids)}
+        self.index.report(kb, "training", entries=len(set(keys)), **counts)
         model = IntentClassifier.train(keys, vectors, texts)
         if model is not None:
             for old in path.parent.glob(f"{kb}-*.npz"):
@@ -187,7 +361,9 @@ class Retriever:
     # -- matching -------------------------------------------------------------
     def match(self, kb: str, text: str, k: int = 5) -> MatchResult:
         t0 = time.perf_counter()
-        self.prepare(kb)
+        pending = self._pending(kb)
+        if pending:
+            return self._lexical_match(kb, text, k, t0, pending)
         state = self._state[kb]
         t1 = time.perf_counter()
         vector = self.embedder.embed_query(text)
@@ -243,3 +419,46 @@ class Retriever:
             "match_total": (t5 - t0) * 1000,
         }
         return MatchResult(candidates[:k], passages, {key: round(v, 2) for key, v in timings.items()})
+
+    def _lexical_view(self, kb: str) -> _LexicalView:
+        version = self.store.kb_version(kb)
+        view = self._lexical.get(kb)
+        if view is None or view.version != version:
+            questions: dict[str, str] = {}
+            phrasings: dict[str, list[str]] = {}
+            for fid, kind, text in self.store.phrasings(kb):
+                phrasings.setdefault(fid, []).append(text)
+                if kind == "question":
+                    questions[fid] = text
+            view = self._lexical[kb] = _LexicalView(version, questions, phrasings)
+        return view
+
+    def _lexical_match(self, kb: str, text: str, k: int, t0: float, why: str) -> MatchResult:
+        """Candidates from the lexical index alone, scored by word overlap (no embedding, no classifier)."""
+        view = self._lexical_view(kb)
+        t1 = time.perf_counter()
+        hits = self.store.lexical_search(kb, text, LEXICAL_K)
+        t2 = time.perf_counter()
+        best_lex = max((s for _, s in hits), default=0.0)
+        query = _terms(text)
+        scored = [(fid, bm25, *view.best(fid, query)) for fid, bm25 in hits if fid in view.questions]
+        overlaps = [*sorted((overlap for _, _, overlap, _ in scored), reverse=True), 0.0, 0.0]
+        candidates = []
+        for fid, bm25, overlap, matched in scored:
+            rival = overlaps[1] if overlap == overlaps[0] else overlaps[0]
+            margin = min(max((overlap - rival) / LEXICAL_MARGIN, 0.0), 1.0)
+            score = LEXICAL_CONFIDENCE * overlap * (LEXICAL_TIED + (1.0 - LEXICAL_TIED) * margin)
+            relative = bm25 / best_lex if best_lex > 0 else 0.0
+            candidates.append(Candidate(fid, score, view.questions[fid], matched, 0.0, relative, 0.0))
+        candidates.sort(key=lambda c: (-c.score, -c.lexical, c.faq_id))
+        t3 = time.perf_counter()
+        _LOGGER.info("matching in %s from the lexical index only: %s", kb, why)
+        timings = {
+            "prepare": (t1 - t0) * 1000,
+            "lexical": (t2 - t1) * 1000,
+            "score": (t3 - t2) * 1000,
+            "match_total": (t3 - t0) * 1000,
+        }
+        return MatchResult(
+            candidates[:k], [], {**{key: round(v, 2) for key, v in timings.items()}, "lexical_only": 1.0}
+        )

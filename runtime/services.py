@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.errors import KnowledgeError
 from core.events import Event
 from core.home import KioskHome
 from core.models import ModelManager
@@ -35,6 +37,20 @@ if TYPE_CHECKING:
     from runtime.turn_loop import TurnLoop
 
 _LOGGER = logging.getLogger(__name__)
+
+
+def _index_dir(path: Path) -> Path:
+    """The Chroma folder, created; ``kb-index-unavailable`` (with what to do) when it cannot be."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = "it is a file, not a folder" if path.exists() and not path.is_dir() else (exc.strerror or str(exc))
+        raise KnowledgeError(
+            f"cannot use the Chroma index folder {path}: {reason}",
+            code="kb-index-unavailable",
+            hint=f"the index is derived from kiosk.db: move or delete {path}, then `kiosk kb reindex --all` rebuilds it",
+        ) from exc
+    return path
 
 
 class KioskServices:
@@ -61,7 +77,7 @@ class KioskServices:
 
     @cached_property
     def index(self) -> VectorIndex:
-        return VectorIndex(self.home.chroma_dir, self.embedder)
+        return VectorIndex(_index_dir(self.home.chroma_dir), self.embedder)
 
     @cached_property
     def retriever(self) -> Retriever:
@@ -100,7 +116,7 @@ class KioskServices:
         """
         parts = [("voice", self.tts.warm), ("embeddings", self.embedder.warm), ("index", lambda: self.index.client)]
         if kb is not None:
-            parts.append(("knowledge base", lambda: self.retriever.prepare(kb)))
+            parts.append(("knowledge base", lambda: self.retriever.ensure_prepared(kb)))  # never a long build
         if audio:
             parts += [("end of turn", self.end_of_turn), ("asr", lambda: self.asr), ("wake", self._preload_wake)]
         for name, load in parts:

@@ -190,6 +190,9 @@ class ScriptedRetriever:
     def prepare(self, kb: str) -> None:
         pass
 
+    def ensure_prepared(self, kb: str) -> bool:
+        return self._ready
+
     def ready(self, kb: str) -> bool:
         return self._ready
 

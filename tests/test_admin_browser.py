@@ -44,7 +44,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, obje
     import uvicorn
 
     app = make_app(tmp_path_factory.mktemp("admin-browser") / "home")
-    services = app.state.admin.services
+    services = app.state.admin.backend
     services.kb_name("bank")
     db = services.store.db
     now = datetime.now(UTC)

@@ -120,3 +120,32 @@ def test_every_setting_is_documented() -> None:
     for section, keys in schema().items():
         for key, info in keys.items():
             assert info.doc.strip(), f"{section}.{key} has no documentation"
+
+
+@pytest.mark.parametrize("value", ["nan", "+nan", "-nan", "inf", "-inf"])
+def test_nan_and_infinity_are_refused_in_the_file(tmp_path: Path, value: str) -> None:
+    # NaN compares false with both bounds, so a range check alone let it through
+    path = write(tmp_path / "s.toml", f"[dialog]\nclarify_threshold = {value}\n")
+    with pytest.raises(SettingsError) as info:
+        load_settings(path, env={})
+    assert info.value.code == "settings-invalid"
+    assert "dialog.clarify_threshold must be a finite number" in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-Infinity"])
+def test_nan_and_infinity_are_refused_from_the_environment(value: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings(None, env={"KIOSK_DIALOG__CLARIFY_THRESHOLD": value})
+    assert info.value.code == "settings-invalid"
+    message = str(info.value)
+    assert "dialog.clarify_threshold must be a finite number" in message
+    assert "KIOSK_DIALOG__CLARIFY_THRESHOLD" in message
+
+
+def test_every_float_setting_refuses_nan() -> None:
+    for section, keys in schema().items():
+        for key, info in keys.items():
+            if info.type is float:
+                env = {f"KIOSK_{section.upper()}__{key.upper()}": "nan"}
+                with pytest.raises(SettingsError, match="must be a finite number"):
+                    load_settings(None, env=env)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -17,6 +18,12 @@ from admin_web.web import SESSION_COOKIE, ViewerWrite, client_ip, is_local, rend
 _LOGGER = logging.getLogger(__name__)
 
 router = APIRouter()
+
+
+def _duration(seconds: int) -> str:
+    if seconds < 90:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    return f"{math.ceil(seconds / 60)} minutes"
 
 
 def _safe_next(target: str) -> str:
@@ -65,8 +72,7 @@ def _signed_in(request: Request, name: str, next_path: str) -> Response:
 @router.get("/login")
 def login_page(request: Request, next: str = "/") -> Response:
     st = state(request)
-    with st.lock:
-        no_users = st.accounts.count_users() == 0
+    no_users = st.accounts.count_users() == 0
     if no_users and is_local(request):
         return RedirectResponse("/setup", status_code=303)
     return _form_page(request, "login.html", {"next": _safe_next(next), "no_users": no_users})
@@ -84,7 +90,7 @@ def login(
     st = state(request)
     ip = client_ip(request)
     name = username.strip()[:64]
-    with st.lock:
+    with st.login_lock:  # worker thread only: attempts are counted one at a time
         wait = st.accounts.throttled(name, ip)
         if wait:
             st.accounts.audit("login-throttled", user=name, ip=ip)
@@ -93,7 +99,7 @@ def login(
                 "login.html",
                 {
                     "next": _safe_next(next),
-                    "error": f"Too many failed attempts. Try again in {wait // 60 + 1} minutes.",
+                    "error": f"Too many failed attempts. Try again in {_duration(wait)}.",
                     "username": name,
                 },
                 status=429,
@@ -133,9 +139,7 @@ def _setup_allowed(request: Request) -> None:
 
 @router.get("/setup")
 def setup_page(request: Request) -> Response:
-    st = state(request)
-    with st.lock:
-        _setup_allowed(request)
+    _setup_allowed(request)
     return _form_page(request, "setup.html", {"min_password": MIN_PASSWORD})
 
 

@@ -7,7 +7,17 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from admin_web import queries
-from admin_web.web import PER_PAGE, Viewer, clamp_page, kb_context, page_count, render, state
+from admin_web.web import (
+    PER_PAGE,
+    SQLITE_MAX_INT,
+    Viewer,
+    clamp_page,
+    kb_context,
+    page_count,
+    render,
+    sane_page,
+    state,
+)
 from dialog.policy import MODES
 from dialog.redact import redact
 
@@ -33,7 +43,8 @@ def conversation_list(
     st = state(request)
     flt = queries.TurnFilter(kb=kb, mode=mode, date_from=date_from, date_to=date_to, search=q[:200])
     # count first to clamp the page
-    rows, total = queries.list_turns(st.db, flt, limit=PER_PAGE, offset=(max(1, page) - 1) * PER_PAGE)
+    page = sane_page(page)
+    rows, total = queries.list_turns(st.db, flt, limit=PER_PAGE, offset=(page - 1) * PER_PAGE)
     clamped = clamp_page(page, total)
     if clamped != page:
         rows, total = queries.list_turns(st.db, flt, limit=PER_PAGE, offset=(clamped - 1) * PER_PAGE)
@@ -57,7 +68,7 @@ def conversation_list(
 @router.get("/conversations/{turn_id}")
 def conversation_detail(request: Request, actor: Viewer, turn_id: int) -> Response:
     st = state(request)
-    turn = queries.get_turn(st.db, turn_id)
+    turn = queries.get_turn(st.db, turn_id) if 0 < turn_id <= SQLITE_MAX_INT else None
     if turn is None:
         raise HTTPException(404)
     session = [_shown(t) for t in queries.session_turns(st.db, turn["session_id"])]

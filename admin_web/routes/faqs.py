@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
@@ -24,6 +24,7 @@ from admin_web.web import (
     render,
     state,
 )
+from core.db import transaction
 from core.errors import KioskError
 from knowledge.entries import FaqEntry, slugify
 from knowledge.store import EntryInvalidError
@@ -43,6 +44,14 @@ def _require_entry(request: Request, kb: str, faq_id: str, *, include_deleted: b
     if entry is None:
         raise HTTPException(404)
     return entry
+
+
+class _EditConflictError(Exception):
+    """The entry changed since the operator's form was loaded."""
+
+    def __init__(self, current: FaqEntry) -> None:
+        super().__init__(current.id)
+        self.current = current
 
 
 def _lines(text: str) -> tuple[str, ...]:
@@ -104,17 +113,18 @@ def faq_list(
 
 
 def _form_entry(
-    faq_id: str,
-    question: str,
-    answer: str,
-    spoken_answer: str,
-    alternates: str,
-    category: str,
-    language: str,
-    enabled: str,
+    question: Annotated[str, Form()] = "",
+    answer: Annotated[str, Form()] = "",
+    spoken_answer: Annotated[str, Form()] = "",
+    alternates: Annotated[str, Form()] = "",
+    category: Annotated[str, Form()] = "",
+    language: Annotated[str, Form()] = "en",
+    enabled: Annotated[str, Form()] = "",
 ) -> FaqEntry:
+    """The entry editor's fields, for creating and editing alike; the handler sets the id (a form field when
+    creating, the URL's when editing)."""
     return FaqEntry(
-        id=faq_id.strip(),
+        id="",
         question=question,
         answer=answer,
         spoken_answer=spoken_answer,
@@ -123,6 +133,9 @@ def _form_entry(
         language=language.strip() or "en",
         enabled=enabled in ("1", "on", "true"),
     )
+
+
+EntryForm = Annotated[FaqEntry, Depends(_form_entry)]
 
 
 @router.get("/faqs/new")
@@ -145,18 +158,12 @@ def faq_new_page(request: Request, actor: Editor, question: str = "") -> Respons
 def faq_create(
     request: Request,
     actor: EditorWrite,
+    form: EntryForm,
     faq_id: Annotated[str, Form()] = "",
-    question: Annotated[str, Form()] = "",
-    answer: Annotated[str, Form()] = "",
-    spoken_answer: Annotated[str, Form()] = "",
-    alternates: Annotated[str, Form()] = "",
-    category: Annotated[str, Form()] = "",
-    language: Annotated[str, Form()] = "en",
-    enabled: Annotated[str, Form()] = "",
 ) -> Response:
     st = state(request)
     kb = current_kb(request)
-    entry = _form_entry(faq_id, question, answer, spoken_answer, alternates, category, language, enabled)
+    entry = replace(form, id=faq_id.strip())
     error = ""
     if entry.id and st.store.get(kb, entry.id, include_deleted=True) is not None:
         error = f"An entry with id {entry.id!r} already exists. Choose another id or leave it empty."
@@ -201,20 +208,40 @@ def faq_save(
     request: Request,
     actor: EditorWrite,
     faq_id: str,
-    question: Annotated[str, Form()] = "",
-    answer: Annotated[str, Form()] = "",
-    spoken_answer: Annotated[str, Form()] = "",
-    alternates: Annotated[str, Form()] = "",
-    category: Annotated[str, Form()] = "",
-    language: Annotated[str, Form()] = "en",
-    enabled: Annotated[str, Form()] = "",
+    form: EntryForm,
+    revision: Annotated[str, Form()] = "",
 ) -> Response:
     st = state(request)
     kb = current_kb(request)
     old = _require_entry(request, kb, faq_id, include_deleted=False)
-    entry = _form_entry(faq_id, question, answer, spoken_answer, alternates, category, language, enabled)
+    entry = replace(form, id=faq_id.strip())
     try:
-        st.store.upsert(kb, entry, changed_by=actor.name)
+        # the revision the form was loaded with is checked in the same write transaction as the save:
+        # of two operators saving the same entry, the second is told, not silently overwritten
+        with transaction(st.db):
+            current = _require_entry(request, kb, faq_id, include_deleted=False)
+            if revision.isdigit() and int(revision) != current.revision:
+                raise _EditConflictError(current)
+            st.store.upsert(kb, entry, changed_by=actor.name)
+    except _EditConflictError as conflict:
+        latest = conflict.current
+        by = (st.store.revisions(kb, faq_id) or [{}])[-1].get("changed_by") or "another operator"
+        return render(
+            request,
+            "faq_edit.html",
+            {
+                **kb_context(request, kb),
+                "entry": replace(entry, revision=latest.revision, updated_at=latest.updated_at),
+                "is_new": False,
+                "editable": True,
+                "error": (
+                    f"Not saved: {by} changed this entry while you were editing it (now revision "
+                    f"{latest.revision}). Compare with the history, then save again to replace their version."
+                ),
+                "revisions": list(reversed(st.store.revisions(kb, faq_id))),
+            },
+            status=409,
+        )
     except EntryInvalidError as exc:
         return render(
             request,
@@ -318,8 +345,9 @@ def try_question(request: Request, actor: Viewer, q: str = "") -> Response:
     question = q.strip()[:500]
     if question:
         try:
-            policy = st.backend.policy(kb, with_llm=False, log_turns=False)
-            answer = policy.answer(question)
+            with st.backend_lock:  # worker thread: the backend's policy and connection, one caller at a time
+                policy = st.backend.policy(kb, with_llm=False, log_turns=False)
+                answer = policy.answer(question)
         except KioskError as exc:
             _LOGGER.warning("try a question failed [%s]: %s", exc.code, exc)
             error = f"The answer engine is not available: {exc.message}"

@@ -6,12 +6,24 @@ import logging
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from admin_web import queries, settings_edit
-from admin_web.web import PER_PAGE, Admin, AdminWrite, Viewer, clamp_page, page_count, render, state
-from core.db import schema_version, utcnow
+from admin_web.web import (
+    PER_PAGE,
+    Actor,
+    Admin,
+    AdminWrite,
+    Viewer,
+    clamp_page,
+    page_count,
+    render,
+    sane_page,
+    state,
+)
+from core.db import schema_version, transaction, utcnow
 from core.errors import KioskError, SettingsError
-from core.heartbeat import read_heartbeat
+from core.heartbeat import read_heartbeat, read_index_status
 from core.models import ModelManager
 from core.settings import load_settings
 
@@ -54,16 +66,37 @@ def settings_page(request: Request, actor: Admin) -> Response:
 
 @router.post("/settings")
 async def settings_save(request: Request, actor: AdminWrite) -> Response:
-    st = state(request)
-    form = await request.form()
+    form = await request.form()  # the only await: the rest runs on a worker thread
     submitted = {f"{s}.{k}": str(form.get(f"{s}.{k}", "")) for s, k, _ in settings_edit.EDITABLE if f"{s}.{k}" in form}
     for s, k, _ in settings_edit.EDITABLE:  # unchecked checkboxes are absent from a form
         if f"{s}.{k}" not in form and f"{s}.{k}.present" in form:
             submitted[f"{s}.{k}"] = "false"
-    try:
-        errors, changes = settings_edit.apply(st.home.settings_file, submitted)
-    except SettingsError as exc:
-        errors, changes = {"_file": exc.message}, []
+    return await run_in_threadpool(_save_settings, request, actor, submitted)
+
+
+def _save_settings(request: Request, actor: Actor, submitted: dict[str, str]) -> Response:
+    """Validate, write settings.toml, record the overrides: one save at a time (``st.lock``, worker thread)."""
+    st = state(request)
+    with st.lock:
+        try:
+            errors, changes = settings_edit.apply(st.home.settings_file, submitted)
+        except SettingsError as exc:
+            errors, changes = {"_file": exc.message}, []
+        if not errors and changes:
+            now = utcnow()
+            with transaction(st.db):
+                for name, old, new in changes:
+                    section, key = name.split(".", 1)
+                    st.db.execute(
+                        "INSERT INTO settings_overrides (section, key, value, updated_at, updated_by)"
+                        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (section, key) DO UPDATE SET value = excluded.value,"
+                        " updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+                        [section, key, repr(new), now, actor.name],
+                    )
+                    st.accounts.audit(
+                        "settings-change", user=actor.name, ip=actor.ip, target=name, detail=f"{old!r} -> {new!r}"
+                    )
+            st.settings = load_settings(st.home.settings_file)
     if errors:
         current, problem = _file_settings(request)
         return render(
@@ -77,19 +110,6 @@ async def settings_save(request: Request, actor: AdminWrite) -> Response:
             },
             status=400,
         )
-    now = utcnow()
-    for name, old, new in changes:
-        section, key = name.split(".", 1)
-        st.db.execute(
-            "INSERT INTO settings_overrides (section, key, value, updated_at, updated_by) VALUES (?, ?, ?, ?, ?)"
-            " ON CONFLICT (section, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at,"
-            " updated_by = excluded.updated_by",
-            [section, key, repr(new), now, actor.name],
-        )
-        st.accounts.audit("settings-change", user=actor.name, ip=actor.ip, target=name, detail=f"{old!r} -> {new!r}")
-    st.db.conn.commit()
-    if changes:
-        st.settings = load_settings(st.home.settings_file)
     return RedirectResponse("/settings?done=settings-saved", status_code=303)
 
 
@@ -124,21 +144,31 @@ def health(request: Request, actor: Viewer) -> Response:
     return render(
         request,
         "health.html",
-        {"models": models, "info": info, "heartbeat": read_heartbeat(st.home.root), "kbs": st.store.list_kbs()},
+        {
+            "models": models,
+            "info": info,
+            "heartbeat": read_heartbeat(st.home.root),
+            "index": read_index_status(st.home.root),
+            "kbs": st.store.list_kbs(),
+        },
     )
 
 
 @router.get("/audit")
 def audit(request: Request, actor: Admin, page: int = 1, action: str = "") -> Response:
     st = state(request)
-    rows, total = st.accounts.audit_entries(limit=PER_PAGE, offset=(max(1, page) - 1) * PER_PAGE, action=action[:40])
+    page, action = sane_page(page), action[:40]
+    rows, total = st.accounts.audit_entries(limit=PER_PAGE, offset=(page - 1) * PER_PAGE, action=action)
+    if clamp_page(page, total) != page:  # past the last page: show the last one
+        page = clamp_page(page, total)
+        rows, total = st.accounts.audit_entries(limit=PER_PAGE, offset=(page - 1) * PER_PAGE, action=action)
     return render(
         request,
         "audit.html",
         {
             "rows": rows,
             "total": total,
-            "page": clamp_page(page, total),
+            "page": page,
             "pages": page_count(total),
             "params": {"action": action},
         },

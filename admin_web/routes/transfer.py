@@ -17,10 +17,12 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from admin_web.security import UPLOAD_BODY_LIMIT
-from admin_web.web import Editor, EditorWrite, Viewer, current_kb, kb_context, render, state
+from admin_web.web import Actor, Editor, EditorWrite, Viewer, current_kb, kb_context, render, state
+from core.backup import backup_quietly
 from knowledge.entries import FaqEntry
 from knowledge.io import PARSERS, ImportFailedError, ParseResult, decode, detect_format, export
 
@@ -63,10 +65,14 @@ async def import_preview(
     fmt: Annotated[str, Form()] = "",
     replace_existing: Annotated[str, Form()] = "",
 ) -> Response:
+    data = await file.read(MAX_IMPORT_BYTES + 1)  # the only await: parsing and the database on a worker thread
+    filename = Path(file.filename or "upload").name[:120]
+    return await run_in_threadpool(_preview, request, actor, data, filename, fmt, replace_existing == "1")
+
+
+def _preview(request: Request, actor: Actor, data: bytes, filename: str, fmt: str, replace_existing: bool) -> Response:
     st = state(request)
     kb = current_kb(request)
-    data = await file.read(MAX_IMPORT_BYTES + 1)
-    filename = Path(file.filename or "upload").name[:120]
     problems: list[str] = []
     result = ParseResult()
     if len(data) > MAX_IMPORT_BYTES:
@@ -82,14 +88,15 @@ async def import_preview(
     token = ""
     existing_ids: set[str] = set()
     if not problems and not result.problems:
-        _prune(st.pending_imports)  # the request holds the app lock (see web.need)
         token = secrets.token_urlsafe(24)
-        st.pending_imports[token] = PendingImport(
-            actor.name, kb, filename, result.entries, replace_existing == "1", time.monotonic()
-        )
+        with st.lock:
+            _prune(st.pending_imports)
+            st.pending_imports[token] = PendingImport(
+                actor.name, kb, filename, result.entries, replace_existing, time.monotonic()
+            )
         existing_ids = {e.id for e in st.store.list(kb)}
     new = sum(1 for e in result.entries if e.id not in existing_ids)
-    to_delete = len(existing_ids - {e.id for e in result.entries}) if replace_existing == "1" else 0
+    to_delete = len(existing_ids - {e.id for e in result.entries}) if replace_existing else 0
     return render(
         request,
         "import_preview.html",
@@ -106,7 +113,7 @@ async def import_preview(
             "update_count": len(result.entries) - new if token else 0,
             "delete_count": to_delete,
             "token": token,
-            "replace_existing": replace_existing == "1",
+            "replace_existing": replace_existing,
         },
         status=200 if token else 400,
     )
@@ -115,11 +122,14 @@ async def import_preview(
 @router.post("/import/commit")
 def import_commit(request: Request, actor: EditorWrite, token: Annotated[str, Form()] = "") -> Response:
     st = state(request)
-    _prune(st.pending_imports)
-    pending = st.pending_imports.get(token)
-    if pending is None or pending.user != actor.name:
-        raise HTTPException(404)
-    del st.pending_imports[token]
+    with st.lock:  # worker thread: one commit per token, even when the button is pressed twice
+        _prune(st.pending_imports)
+        pending = st.pending_imports.get(token)
+        if pending is None or pending.user != actor.name:
+            raise HTTPException(404)
+        del st.pending_imports[token]
+    if pending.replace_existing:
+        backup_quietly(st.home.database, "pre-import")  # logged, never blocks the import
     count = st.store.replace_all(
         pending.kb, pending.entries, replace_existing=pending.replace_existing, changed_by=actor.name
     )

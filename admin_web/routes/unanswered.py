@@ -38,7 +38,8 @@ def unanswered(request: Request, actor: Viewer, days: int = 30) -> Response:
         for t in queries.unanswered_turns(st.db, kb, days=days)
         if _key(t["text"] or "") not in known
     ]
-    groups, method = group_questions(turns, embedder=st.backend.loaded_embedder())
+    with st.backend_lock:  # worker thread: the backend's sentence encoder, one caller at a time
+        groups, method = group_questions(turns, embedder=st.backend.loaded_embedder())
     entries = st.store.list(kb)
     questions = {e.id: e.question for e in entries}
     return render(

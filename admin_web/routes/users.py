@@ -74,7 +74,7 @@ def user_password(request: Request, actor: AdminWrite, name: str, password: Anno
     except AdminError as exc:
         return _page(request, error=str(exc), status=400)
     st.accounts.audit("user-password", user=actor.name, ip=actor.ip, target=name)
-    if name == actor.name:
+    if name.lower() == actor.name.lower():  # names are unique regardless of case
         return RedirectResponse("/login?next=" + quote("/users", safe=""), status_code=303)
     return RedirectResponse("/users?done=password-set", status_code=303)
 
@@ -82,7 +82,7 @@ def user_password(request: Request, actor: AdminWrite, name: str, password: Anno
 @router.post("/users/{name}/delete")
 def user_delete(request: Request, actor: AdminWrite, name: str) -> Response:
     st = state(request)
-    if name == actor.name:
+    if name.lower() == actor.name.lower():  # names are unique regardless of case
         return _page(request, error="You cannot delete your own account.", status=400)
     try:
         st.accounts.delete_user(name)
