@@ -250,7 +250,7 @@ class Speaker(AudioSink):
         return self._state
 
     def _set_state(self, state: str, detail: str = "") -> None:
-        if state != self._state.state:
+        if state != self._state.state or detail != self._state.detail:
             self._state = DeviceState(self._state.name, state, detail)
             (_LOGGER.info if state == "ok" else _LOGGER.warning)("%s: %s %s", self._state.name, state, detail)
             if self._on_state:
