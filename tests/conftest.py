@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,3 +72,21 @@ def bank_policy(services):
     from dialog.policy import AnswerPolicy  # noqa: F401 - imported for type clarity in tests
 
     return services.policy("bank")
+
+
+@pytest.fixture(scope="session")
+def fleet_cluster() -> Iterator[str]:
+    """A real PostgreSQL cluster for the fleet tests (scripts/fleet-db.sh); its URL."""
+    from tests.fleet_support import postgres_cluster
+
+    with postgres_cluster() as url:
+        yield url
+
+
+@pytest.fixture
+def fleet_db(fleet_cluster: str) -> Iterator[str]:
+    """A fresh, empty fleet database for one test."""
+    from tests.fleet_support import fresh_database
+
+    with fresh_database(fleet_cluster) as url:
+        yield url

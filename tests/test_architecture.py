@@ -20,10 +20,11 @@ FLOORS = {
     "avatar": 3,
     "runtime": 4,
     "admin_web": 5,
-    "kiosk": 6,
+    "fleet": 6,
+    "kiosk": 7,
 }
 MAX_LINES = 600
-QT_FREE = ("core", "devices", "knowledge", "speech", "dialog", "runtime", "admin_web")
+QT_FREE = ("core", "devices", "knowledge", "speech", "dialog", "runtime", "admin_web", "fleet")
 
 
 def _modules() -> list[tuple[str, Path]]:
