@@ -22,7 +22,7 @@ from kiosk.admin_cli import admin
 from kiosk.avatar_cli import avatar, avatars, render
 from kiosk.backup_cli import backup, restore
 from kiosk.context import AppContext, pass_app
-from kiosk.fleet_cli import fleet
+from kiosk.fleet_cli import fleet, start_background_sync
 from kiosk.knowledge_cli import ask, eval_group, kb
 from kiosk.voice_cli import devices, listen, simulate
 
@@ -156,6 +156,7 @@ def run_command(
     from kiosk.window.launcher import run_app
 
     start_daily_backups(app.home.database)  # now if the newest daily backup is a day old, then hourly checks
+    start_background_sync(app.home, app.settings.fleet)  # only a kiosk that joined a fleet
 
     sys.exit(
         run_app(

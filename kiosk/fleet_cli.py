@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -255,6 +256,36 @@ def _agent(app: AppContext):
     from fleet.agent import FleetAgent
 
     return FleetAgent(app.home, app.settings.fleet)
+
+
+def start_background_sync(home, settings, stop: threading.Event | None = None) -> threading.Thread | None:
+    """A kiosk that joined a fleet syncs on its own while it runs (``fleet.sync_interval_s``, back-off while the
+    server is away); a stand-alone kiosk does nothing. The kiosk never waits on it: it answers from its own
+    SQLite whatever the network does."""
+    from fleet.agent import FleetAgent
+    from fleet.local import load_credential
+
+    try:
+        if load_credential(home.root) is None:
+            return None
+    except KioskError as exc:
+        _LOGGER.warning("fleet sync not started: %s", exc)
+        return None
+    agent = FleetAgent(home, settings)
+    stop = stop or threading.Event()
+
+    def loop() -> None:
+        try:
+            agent.run_forever(stop=stop.is_set, sleep=stop.wait)
+        except KioskError as exc:  # the credential was revoked: the kiosk goes on alone
+            _LOGGER.error("fleet sync stopped: %s", exc)
+        except Exception:
+            _LOGGER.exception("fleet sync stopped")
+
+    thread = threading.Thread(target=loop, name="fleet-sync", daemon=True)
+    thread.start()
+    _LOGGER.info("fleet sync every %.0f s in the background", settings.sync_interval_s)
+    return thread
 
 
 @fleet.command("join")

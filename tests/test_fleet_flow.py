@@ -198,3 +198,34 @@ def test_the_cli_refuses_what_it_cannot_do(fleet_db: str, tmp_path: Path) -> Non
     assert no_db.returncode == 2 and "fleet-db-unavailable" in no_db.stderr
     bad_url = fleet.run("fleet", "join", "fleet.example", "AAAA-BBBB-CCCC-DDDD", home=tmp_path / "kiosk")
     assert bad_url.returncode == 2 and "fleet-url-invalid" in bad_url.stderr
+
+
+def test_a_running_kiosk_syncs_in_the_background(fleet_db: str, tmp_path: Path) -> None:
+    """What `kiosk run` starts for a kiosk that joined: turns reach the server without `kiosk fleet sync`."""
+    import threading
+    import time
+
+    from core.home import KioskHome
+    from core.settings import FleetSection
+    from kiosk.fleet_cli import start_background_sync
+
+    fleet = Fleet(fleet_db, tmp_path)
+    kiosk = tmp_path / "kiosk-home"
+    (tmp_path / "server-home").mkdir()
+    code = fleet.ok("fleet", "enrol-code", "--site", "branch-9").strip().splitlines()[-1]
+    home = KioskHome(kiosk).ensure()
+    assert start_background_sync(home, FleetSection()) is None  # not joined: a stand-alone kiosk does nothing
+    with fleet_server(fleet_db, tmp_path / "server-home") as server:
+        fleet.ok("fleet", "join", server, code, home=kiosk)
+        _log_turns(kiosk, ["is there parking", "thanks"])
+        stop = threading.Event()
+        thread = start_background_sync(home, FleetSection(sync_interval_s=5.0), stop)
+        try:
+            deadline = time.monotonic() + 120  # a hang guard: the first sync starts at once
+            while len(fleet.lines("fleet", "turns", "--json")) < 2 and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert [t["text"] for t in fleet.lines("fleet", "turns", "--json")] == ["is there parking", "thanks"]
+        finally:
+            stop.set()
+            thread.join(60)
+        assert not thread.is_alive()
