@@ -62,7 +62,9 @@ def _purge_loop(admin: AdminState, stop: threading.Event) -> None:
     while not stop.is_set():
         backup_if_due(admin.home.database)  # daily backup of kiosk.db (never raises)
         try:
-            removed = queries.purge_turns(admin.db, admin.settings.admin.retention_days)  # this thread's connection
+            removed = queries.purge_turns(
+                admin.db, admin.settings.admin.retention_days, keep_unshipped=admin.home.in_fleet
+            )  # this thread's connection
             admin.accounts.purge_expired(idle=admin.idle)
             if removed:
                 admin.accounts.audit("retention-purge", detail=f"{removed} turns")

@@ -100,12 +100,19 @@ def unanswered_turns(db: sqlite_utils.Database, kb: str, *, days: int, limit: in
     return [_decode(r) for r in rows]
 
 
-def purge_turns(db: sqlite_utils.Database, retention_days: int, *, now: datetime | None = None) -> int:
-    """Delete turns older than ``retention_days``; returns how many went."""
+def purge_turns(
+    db: sqlite_utils.Database, retention_days: int, *, now: datetime | None = None, keep_unshipped: bool = False
+) -> int:
+    """Delete turns older than ``retention_days``; returns how many went.
+
+    ``keep_unshipped`` (a kiosk in a fleet): a turn the fleet server has not acknowledged yet stays, however
+    old, until it is shipped (a kiosk may be cut off for days).
+    """
     now = now or datetime.now(UTC)
     cutoff = (now - timedelta(days=retention_days)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    shipped = " AND shipped_at IS NOT NULL" if keep_unshipped else ""
     with transaction(db):
-        removed = db.execute("DELETE FROM turns WHERE ts < ?", [cutoff]).rowcount
+        removed = db.execute(f"DELETE FROM turns WHERE ts < ?{shipped}", [cutoff]).rowcount
     if removed:
         _LOGGER.info("retention: deleted %d turns older than %d days", removed, retention_days)
     return removed

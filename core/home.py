@@ -23,6 +23,10 @@ def default_home() -> Path:
     return Path(user_data_dir(APP_NAME, appauthor=False))
 
 
+FLEET_DIR = "fleet"
+FLEET_CREDENTIAL_FILE = "credential.json"
+
+
 @dataclass(frozen=True)
 class KioskHome:
     """Paths inside one kiosk home directory."""
@@ -63,6 +67,16 @@ class KioskHome:
     def backups_dir(self) -> Path:
         """Backups of kiosk.db (``core.backup``)."""
         return self.root / "backups"
+
+    @property
+    def fleet_dir(self) -> Path:
+        """Fleet membership (``fleet.local``): the credential once the kiosk joined a fleet server."""
+        return self.root / FLEET_DIR
+
+    @property
+    def in_fleet(self) -> bool:
+        """Has this kiosk joined a fleet? (Then its turns stay until the server has them.)"""
+        return (self.fleet_dir / FLEET_CREDENTIAL_FILE).is_file()
 
     def ensure(self) -> KioskHome:
         """Create the home and its sub-directories; fail with a clear message."""

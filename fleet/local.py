@@ -16,12 +16,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from core.home import FLEET_CREDENTIAL_FILE, KioskHome
 from fleet.errors import NotJoinedError
 
 _LOGGER = logging.getLogger(__name__)
 
-FLEET_DIR = "fleet"
-CREDENTIAL_FILE = "credential.json"
+CREDENTIAL_FILE = FLEET_CREDENTIAL_FILE
 SYNC_FILE = "sync.json"
 
 
@@ -35,7 +35,7 @@ class Credential:
 
 
 def fleet_dir(home_root: Path) -> Path:
-    return home_root / FLEET_DIR
+    return KioskHome(home_root).fleet_dir
 
 
 def _write_private(path: Path, data: dict[str, Any], mode: int) -> None:

@@ -431,6 +431,12 @@ def test_retention_purge(app, store, users) -> None:
     assert purge_turns(store.db, 90) == 1
     ids = {r[0] for r in store.db.execute("SELECT id FROM turns")}
     assert recent in ids and old not in ids
+    # a kiosk in a fleet keeps an old turn until the server has it
+    unshipped = add_turn(store.db, ts=iso(NOW - timedelta(days=300)), text="offline for months")
+    assert purge_turns(store.db, 90, keep_unshipped=True) == 0
+    store.db.execute("UPDATE turns SET shipped_at = ? WHERE id = ?", [iso(NOW), unshipped])
+    store.db.conn.commit()
+    assert purge_turns(store.db, 90, keep_unshipped=True) == 1
     add_turn(store.db, ts=iso(NOW - timedelta(days=200)), text="older still")
     assert users["admin"].post("/settings/purge").status_code == 303
     assert store.db.execute("SELECT COUNT(*) FROM turns WHERE text = 'older still'").fetchone()[0] == 0

@@ -116,7 +116,7 @@ def _save_settings(request: Request, actor: Actor, submitted: dict[str, str]) ->
 @router.post("/settings/purge")
 def purge_now(request: Request, actor: AdminWrite) -> Response:
     st = state(request)
-    removed = queries.purge_turns(st.db, st.settings.admin.retention_days)
+    removed = queries.purge_turns(st.db, st.settings.admin.retention_days, keep_unshipped=st.home.in_fleet)
     st.accounts.audit("retention-purge", user=actor.name, ip=actor.ip, detail=f"{removed} turns")
     return RedirectResponse("/health?done=purged", status_code=303)
 
