@@ -150,3 +150,31 @@ def test_policy_survives_a_dead_llm_server(services) -> None:
     saturday, sunday = (services.store.get("bank", fid) for fid in ("bank-hours-saturday", "bank-hours-sunday"))
     assert " ".join(answer.sentences) == f"{saturday.speech} {sunday.speech}"
     assert answer.text == f"{saturday.answer} {sunday.answer}"
+
+
+def test_a_dead_shared_server_is_skipped_then_used_again_when_it_is_back(services, llama_server: str) -> None:
+    """Unreachable: the entries answer and the server is left alone for a while; then it is asked again."""
+    from dialog.policy import AnswerPolicy
+
+    now = [0.0]
+    dead = OpenAIHttpEngine(base_url=f"http://127.0.0.1:{free_port()}/v1", retry_after_s=30.0, clock=lambda: now[0])
+    policy = AnswerPolicy(
+        kb="bank",
+        store=services.store,
+        retriever=services.retriever,
+        dialog=services.settings.dialog,
+        llm_settings=services.settings.llm,
+        llm=dead,
+    )
+    question = "are you open on saturday and sunday?"
+    first = policy.answer(question)
+    assert first.mode == "faq" and first.reason.startswith("llm-error") and dead.attempts == 1
+    assert not dead.available
+    second = policy.answer(question)  # within the cool-down: not even tried, the entries answer at once
+    assert second.mode == "faq" and dead.attempts == 1 and second.sentences == first.sentences
+    now[0] += 31.0
+    assert dead.available
+    dead.base_url = llama_server  # the server is back (here: at the address of a live one)
+    third = policy.answer(question)
+    assert dead.attempts == 2 and dead.available  # asked again, and it answered
+    assert third.mode == "generated" or third.reason.startswith("ungrounded"), third

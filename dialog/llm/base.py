@@ -38,6 +38,11 @@ class LlmEngine(ABC):
 
     name = "llm"
 
+    @property
+    def available(self) -> bool:
+        """Is asking now worth it? (A shared server that just failed says no for a while.)"""
+        return True
+
     @abstractmethod
     def stream(
         self,
