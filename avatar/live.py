@@ -53,6 +53,10 @@ class LiveAvatar:
         self.output_latency_s = output_latency_s
         self._queue: list[_Speech] = []
         self._renderer = None
+        if pack.style == "photo":  # read its canvas and warp fields now, off the display thread
+            from avatar.render.photoreal import load_layout
+
+            load_layout(pack, landscape=False)
 
     def set_state(self, state: str, now: float) -> None:
         """Turn state: idle, greeting, listening, thinking, speaking (blended over a short transition)."""

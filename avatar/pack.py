@@ -22,7 +22,7 @@ _LOGGER = logging.getLogger(__name__)
 
 BUILTIN_PACKS = Path(__file__).resolve().parent / "packs"
 MANIFEST = "manifest.json"
-STYLES = ("human", "mascot")
+STYLES = ("human", "mascot", "photo")
 _COLOUR = re.compile(r"^#(?:[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")
 
 # Every palette colour a pack must define.

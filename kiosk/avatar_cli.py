@@ -194,3 +194,66 @@ def avatars(app: AppContext, as_json: bool) -> None:
         mark = "*" if row["name"] == current else " "
         detail = row["description"] if row["ok"] else f"BROKEN: {row['error']}"
         click.echo(f"{mark} {row['name']:<12} {row['style']:<7} {detail}")
+
+
+@click.group("avatar")
+def avatar() -> None:
+    """Make avatar packs (see also `kiosk avatars`)."""
+
+
+@avatar.command("create")
+@click.option("--photo", type=click.Path(path_type=Path), default=None, help="A frontal, neutral portrait.")
+@click.option(
+    "--video", type=click.Path(path_type=Path), default=None, help="Or a short clip: its best still and real mouths."
+)
+@click.option("--name", "name", required=True, help="Pack name (lower-case letters, digits, - or _).")
+@click.option("--background", type=click.Path(path_type=Path), default=None, help="Image behind the person.")
+@click.option("--title", default=None, help="Title shown in `kiosk avatars` (default: from the name).")
+@click.option("--replace", is_flag=True, help="Replace an existing pack of that name.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was made as JSON.")
+@pass_app
+def avatar_create(
+    app: AppContext,
+    photo: Path | None,
+    video: Path | None,
+    name: str,
+    background: Path | None,
+    title: str | None,
+    replace: bool,
+    as_json: bool,
+) -> None:
+    """Build a photoreal avatar pack from one photo (or a short video) into $KIOSK_HOME/avatars/NAME.
+
+    Take the photo from the front in even light: head and shoulders with space
+    around the hair, eyes open, mouth closed, a neutral face. A video (5 to 20 s,
+    the same framing, the mouth closed for a moment, then speaking) also gives
+    the person's own teeth and tongue.
+    """
+    from avatar.photo.create import STEPS, create_pack
+
+    width = 24
+
+    def progress(index: int, label: str) -> None:
+        if as_json:
+            return
+        done = round(width * (index + 1) / len(STEPS))
+        click.echo(f"[{'#' * done}{'.' * (width - done)}] {index + 1}/{len(STEPS)} {label}", err=True)
+
+    if (photo is None) == (video is None):
+        raise AvatarError("give one of --photo FILE or --video FILE", code="avatar-usage")
+    result = create_pack(
+        photo,
+        name,
+        app.home.root / "avatars",
+        video=video,
+        background=background,
+        title=title,
+        replace=replace,
+        progress=progress,
+    )
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    click.echo(f"avatar {name!r} ready in {result['seconds']:.1f} s: {result['path']}")
+    click.echo(f'show it: set  [avatar] name = "{name}"  in {app.home.settings_file}')
+    click.echo(f'try it:  kiosk render --text "Hello!" --avatar {name} --out {name}.mp4')

@@ -230,6 +230,23 @@ def test_a_profile_is_refused(portrait) -> None:
     assert caught.value.code == "avatar-photo-profile"
 
 
+def test_a_big_photo_and_a_background_image(portrait, tmp_path: Path) -> None:
+    """A 4x larger photo is scaled down before the layout; --background replaces what is behind the person."""
+    from avatar.photo.create import create_pack
+
+    big = save(tmp_path, "big.jpg", cv2.resize(photo_rgb(portrait), None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC))
+    green = np.zeros((300, 200, 3), np.uint8)
+    green[:] = (40, 160, 60)
+    backdrop = save(tmp_path, "green.png", green)
+    result = create_pack(big, "big", tmp_path / "avatars", background=backdrop)
+    assert result["photo_size"] == [2048, 2400] and result["face"]["face_px"] > 600
+    canvas = cv2.imread(str(tmp_path / "avatars" / "big" / "portrait.png"))[:, :, ::-1].astype(int)  # RGB
+    for corner in (canvas[:60, :60], canvas[:60, -60:]):  # beside the head: the given background
+        assert np.abs(corner.reshape(-1, 3).mean(axis=0) - (40, 160, 60)).max() < 12
+    mesh = np.load(tmp_path / "avatars" / "big" / "portrait.npz")["mesh"]
+    assert 380 < np.linalg.norm(mesh[454, :2] - mesh[234, :2]) < 480  # the face at its share of the canvas
+
+
 def test_existing_and_builtin_names_are_kept(portrait, home: Path) -> None:
     from avatar.photo.create import create_pack
     from core.errors import AvatarError
@@ -322,10 +339,77 @@ def test_the_live_avatar_speaks_with_the_photo(pack) -> None:
     assert (luma(opened[box]) < 70).sum() > 3 * max((luma(closed[box]) < 70).sum(), 10)
 
 
+# ----------------------------------------------------------------------------- from a video
+
+
+def write_clip(pack, path: Path, *, tint: bool = True, frames: int = 60) -> Path:
+    """A clip of the pack speaking, its inside of the mouth painted green (so that it can be told apart)."""
+    from avatar.photo.mouth import MouthColours
+    from avatar.render import AvatarRenderer
+
+    renderer = AvatarRenderer(pack, 540, 960)
+    if tint:
+        c = renderer.style._colours
+        green = np.array([120.0, 230.0, 120.0], np.float32), np.array([40.0, 160.0, 60.0], np.float32)
+        renderer.style._colours = MouthColours(c.lips, c.skin, green[0], green[1], np.array([10.0, 60.0, 20.0]))
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, (540, 960))
+    assert out.isOpened()
+    for i in range(frames):
+        jaw = 0.0 if i < 12 else max(0.0, 0.45 + 0.4 * np.sin(i / 3.0))
+        out.write(frame(renderer, jaw=jaw).astype(np.uint8))
+    out.release()
+    return path
+
+
+def test_a_video_gives_the_still_and_the_persons_own_mouth(pack, tmp_path: Path) -> None:
+    from avatar.pack import load_pack
+    from avatar.photo.create import create_pack
+    from avatar.render import AvatarRenderer
+
+    clip = write_clip(pack, tmp_path / "clip.mp4")
+    result = create_pack(None, "clip", tmp_path / "avatars", video=clip)
+    assert result["video"]["frames"] == 60 and result["video"]["still"] < 12  # the still: mouth closed
+    data = np.load(tmp_path / "avatars" / "clip" / "portrait.npz")
+    openings = data["mouth_openings"]
+    assert len(openings) >= 4 and (np.diff(openings) >= 0).all() and openings[-1] > 0.25
+    textures = data["mouth_textures"].reshape(-1, 3).astype(float)  # RGB
+    assert textures[:, 1].mean() > textures[:, 0].mean() + 20  # the clip's green inside, not painted red
+    from avatar.photo.warp import INNER_LOOP
+    from avatar.rig import RigParams
+
+    renderer = AvatarRenderer(load_pack("clip", tmp_path), 540, 960)
+    opened = frame(renderer, jaw=0.6)
+    loop = renderer.style.points(INNER_LOOP, renderer.style.weights(replace(RigParams(), jaw=0.6)))
+    inside = np.zeros(opened.shape[:2], np.uint8)
+    cv2.fillPoly(inside, [np.round(loop).astype(np.int32)], 1)
+    inside = cv2.erode(inside, np.ones((3, 3), np.uint8)).astype(bool)  # the opening, not its rim
+    assert inside.sum() > 200
+    assert opened[inside][:, 1].mean() > opened[inside][:, 2].mean() + 15  # green over red (BGR)
+
+
+def test_a_video_without_a_usable_frame_is_refused(pack, tmp_path: Path) -> None:
+    from avatar.photo.create import create_pack
+    from core.errors import AvatarError
+
+    sky = cv2.VideoWriter(str(tmp_path / "sky.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 25, (540, 960))
+    for i in range(20):
+        sky.write(np.full((960, 540, 3), (200, 150 + i, 90), np.uint8))
+    sky.release()
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video")
+    for clip, code in ((tmp_path / "sky.mp4", "avatar-photo-no-face"), (text, "avatar-photo-unsupported")):
+        with pytest.raises(AvatarError) as caught:
+            create_pack(None, "bad", tmp_path / "avatars", video=clip)
+        assert caught.value.code == code, str(caught.value)
+    assert not (tmp_path / "avatars").exists() or not any((tmp_path / "avatars").iterdir())
+
+
 # ----------------------------------------------------------------------------- the command
 
 
 def test_kiosk_avatar_create_reports_each_step_and_refuses_in_one_line(portrait, tmp_path: Path) -> None:
+    import json
+
     env = {k: v for k, v in os.environ.items() if not k.startswith("KIOSK_")}
     home = tmp_path / "home"
 
@@ -342,7 +426,31 @@ def test_kiosk_avatar_create_reports_each_step_and_refuses_in_one_line(portrait,
     assert "INFO" not in made.stderr
     assert '[avatar] name = "anna"' in made.stdout
     listed = kiosk("avatars", "--json")
-    assert {"name": "anna", "style": "photo"}.items() <= next(r for r in listed_rows(listed) if r["name"] == "anna").items()
+    assert {"name": "anna", "style": "photo"}.items() <= next(
+        r for r in listed_rows(listed) if r["name"] == "anna"
+    ).items()
+    # the pack speaks in a video like the drawn ones
+    out = tmp_path / "anna.mp4"
+    video = kiosk(
+        "render", "--text", "Hello, welcome.", "--avatar", "anna", "--size", "270x480", "--out", str(out), "--json"
+    )
+    assert video.returncode == 0, video.stderr
+    assert json.loads(video.stdout)["avatar"] == "anna" and out.stat().st_size > 10_000
+    capture = cv2.VideoCapture(str(out))
+    frames = []
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            break
+        frames.append(image.astype(np.int16))
+    capture.release()
+    assert frames and frames[0].shape == (480, 270, 3)
+    from avatar.pack import load_pack
+    from avatar.render import AvatarRenderer
+
+    mouth = mouth_box(AvatarRenderer(load_pack("anna", home), 270, 480))
+    spread = np.max([np.abs(f[mouth] - frames[0][mouth]).mean() for f in frames])
+    assert spread > 3  # the mouth moves while it speaks
     dark = save(tmp_path, "dark.jpg", photo_rgb(portrait).astype(np.float32) * 0.12)
     refused = kiosk("avatar", "create", "--photo", str(dark), "--name", "dark")
     assert refused.returncode == 2

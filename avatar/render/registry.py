@@ -14,6 +14,7 @@ from avatar.pack import AvatarPack
 from avatar.render.base import AvatarStyle
 from avatar.render.human import HumanStyle
 from avatar.render.mascot import MascotStyle
+from avatar.render.photoreal import PhotoStyle
 from core.errors import AvatarError
 
 _LOGGER = logging.getLogger(__name__)
@@ -21,6 +22,7 @@ _LOGGER = logging.getLogger(__name__)
 STYLE_REGISTRY: dict[str, type[AvatarStyle]] = {
     HumanStyle.style: HumanStyle,
     MascotStyle.style: MascotStyle,
+    PhotoStyle.style: PhotoStyle,
 }
 
 
