@@ -31,6 +31,7 @@ from fleet.errors import (
     RequestRefusedError,
     ServerUnreachableError,
 )
+from fleet.faults import pause_point
 from fleet.health import machine_health
 from fleet.local import (
     Credential,
@@ -279,6 +280,7 @@ class FleetAgent:
             if payload.get("sha256") != wanted.get("sha256"):
                 raise DownloadInvalidError(f"{kb} version {version}: not the version the server announced")
             entries = entries_from_payload(entries_raw)
+            pause_point("downloaded")
             apply_version(self.store, kb, version, payload["sha256"], str(payload.get("title", "")), entries)
         except (DownloadInvalidError, RequestRefusedError) as exc:
             _LOGGER.warning("fleet: %s version %d not applied: %s", kb, version, exc)

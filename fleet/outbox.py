@@ -15,6 +15,7 @@ import sqlite_utils
 
 from core.db import transaction, utcnow
 from fleet.errors import DownloadInvalidError
+from fleet.faults import pause_point
 from knowledge.entries import FaqEntry
 from knowledge.store import FaqStore
 
@@ -79,5 +80,6 @@ def apply_version(store: FaqStore, kb: str, version: int, sha256: str, title: st
                    applied_at = excluded.applied_at""",
             [kb, version, sha256, utcnow()],
         )
+        pause_point("applying")
     _LOGGER.info("fleet: %s version %d applied (%d entries)", kb, version, count)
     return count
