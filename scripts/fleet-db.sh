@@ -82,8 +82,10 @@ case "$cmd" in
       exit 0
     fi
     started=0
-    for _ in 1 2 3 4 5; do
-      port="$(free_port)"
+    previous=""  # a cluster started again keeps its port (and so its URL) when the port is still free
+    if [ "$fresh" -eq 0 ] && [ -f "$dir/port" ]; then previous="$(cat "$dir/port")"; fi
+    for attempt in 1 2 3 4 5; do
+      if [ "$attempt" -eq 1 ] && [ -n "$previous" ]; then port="$previous"; else port="$(free_port)"; fi
       echo "$port" > "$dir/port"
       if as_owner "$bindir/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 60 \
           -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$socket_dir -c max_connections=200" \

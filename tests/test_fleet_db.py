@@ -38,9 +38,10 @@ def test_the_script_starts_a_cluster_prints_its_url_and_stops_it() -> None:
         assert _script("stop", str(directory)).returncode == 0
         with pytest.raises(psycopg.OperationalError):
             psycopg.connect(url, connect_timeout=3)
-        again = _script("start", str(directory))  # the same data, started again
+        again = _script("start", str(directory))  # the same data, started again: the same URL (its port was free)
         assert again.returncode == 0, again.stderr
-        with psycopg.connect(again.stdout.strip().splitlines()[-1]) as conn:
+        assert again.stdout.strip().splitlines()[-1] == url
+        with psycopg.connect(url) as conn:
             assert conn.execute("SELECT 1").fetchone()[0] == 1
         assert _script("stop", str(directory)).returncode == 0
     finally:
