@@ -5,6 +5,7 @@
     .venv/bin/python bench/matching.py --dataset clinc150 --split tune      # for tuning, never reported
     .venv/bin/python bench/matching.py --dataset clinc150 --target-oos-recall 0.85 --json
     .venv/bin/python bench/matching.py --dataset small --json
+    .venv/bin/python bench/matching.py --dataset faq-typos --json
 
 Each intent becomes one FAQ entry (question = its first training query, the next
 ones its alternates, answer "Answer for <intent>"), written into a temporary
@@ -22,6 +23,8 @@ Splits (fixed seeds):
   entries: :data:`knowledge.classifier.DEFAULT_CALIBRATION` scores it): :data:`SMALL_SUBSETS`
   random sets of 2, 3 and 5 entries of each demo KB, each asked all of that demo's held-out
   questions (those of entries outside the set, and the demo's own out-of-scope ones, are out of scope).
+- faq-typos: a real FAQ list with long answers and no alternates (``bench/data/faq_typos.json``), its
+  questions typed with typos by a fixed, seeded procedure, plus out-of-scope questions (``bench/faq_typos.py``).
 
 Thresholds are the settings' defaults (``dialog.faq_threshold`` / ``dialog.clarify_threshold``)
 unless ``--target-oos-recall R`` is given: then the answer threshold is chosen on the ``tune``
@@ -218,6 +221,18 @@ def _eval_rows(name: str) -> list[tuple[str, str]]:
     return [r for r in rows if r[0]]
 
 
+def run_faq_typos() -> dict[str, object]:
+    """The FAQ list without alternates, asked with typos (see :mod:`bench.faq_typos`)."""
+    from bench.faq_typos import load
+
+    entries, rows = load()
+    with tempfile.TemporaryDirectory(prefix="kiosk-bench-") as home:
+        services = _services(Path(home))
+        services.store.create_kb("faq-typos", title="Public services", language="en")
+        services.store.replace_all("faq-typos", entries, changed_by="bench")
+        return _measure(services, "faq-typos", rows, "typed")
+
+
 def run_small() -> list[dict[str, object]]:
     """Knowledge bases of 2, 3 and 5 entries drawn from the demos (see the module's docstring)."""
     from knowledge.demo import demo_file
@@ -290,7 +305,9 @@ def _fraction(text: str) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", choices=("banking77", "clinc150", "demo", "small", "all"), default="all")
+    parser.add_argument(
+        "--dataset", choices=("banking77", "clinc150", "demo", "small", "faq-typos", "all"), default="all"
+    )
     parser.add_argument("--alternates", type=int, default=None, help="at most N alternates per entry")
     parser.add_argument("--split", choices=("dev", "tune"), default="dev")
     parser.add_argument(
@@ -303,13 +320,15 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     logging.basicConfig(level=logging.WARNING)
-    names = ["banking77", "clinc150", "demo", "small"] if args.dataset == "all" else [args.dataset]
+    names = ["banking77", "clinc150", "demo", "small", "faq-typos"] if args.dataset == "all" else [args.dataset]
     for name in names:
         try:
             if name == "demo":
                 results = [run_demo(demo) for demo in DEMOS]
             elif name == "small":
                 results = run_small()
+            elif name == "faq-typos":
+                results = [run_faq_typos()]
             elif args.target_oos_recall is not None:
                 point = choose_threshold(name, args.alternates, args.target_oos_recall)
                 result = run_benchmark(name, "dev", args.alternates, float(point["faq_threshold"]))
@@ -320,7 +339,7 @@ def main() -> None:
             print(f"skipped {name}: {exc}", file=sys.stderr)
             continue
         for result in results:
-            if args.alternates is not None and name not in ("demo", "small"):
+            if args.alternates is not None and name not in ("demo", "small", "faq-typos"):
                 result["alternates_cap"] = args.alternates
             if args.json:
                 print(json.dumps(result), flush=True)

@@ -35,6 +35,7 @@ from core.text import split_sentences, stream_sentences
 from dialog import guardrails, languages, smalltalk
 from dialog.decision import Conversation, Decision
 from dialog.events import Answer, AnswerFinished, AnswerMode, AnswerSentence, AnswerStarted, Choice
+from dialog.extractive import extract
 from dialog.grounding import check_sentence
 from dialog.llm.base import ChatMessage, GenerationLimits, LlmEngine, LlmError
 from dialog.turns import TurnLog, TurnRecord
@@ -298,14 +299,22 @@ class AnswerPolicy:
             kw.setdefault("reason", reason)
             return Decision(mode, candidates=cands, query=query, timings_ms=timings, **kw)
 
-        if passage_wins and can_generate:
-            return decided(
-                AnswerMode.GENERATED, faq_id=None, score=best_passage.similarity, passages=tuple(result.passages)
-            )
+        answerable = best_passage is not None and best_passage.similarity >= PASSAGE_MIN_SIMILARITY
+
+        def from_passages() -> Decision:  # a passage answers it: composed by the LLM, else in the passage's words
+            assert best_passage is not None
+            how = {} if can_generate else {"reason": "extractive"}
+            passages = tuple(result.passages)
+            return decided(AnswerMode.GENERATED, faq_id=None, score=best_passage.similarity, passages=passages, **how)
+
+        if passage_wins:
+            return from_passages()
         # Scores are calibrated probabilities that the entry is the right one, so they add up:
         # two entries at 0.35 and 0.25 mean "one of these two" more than "neither".
         plausible = [c for c in cands[:3] if c.score >= CHOICE_MIN]
         if top is None or (top.score < s.clarify_threshold and sum(c.score for c in plausible) < CLARIFY_SUM):
+            if answerable:  # a question a passage answers never gets the hand-off
+                return from_passages()
             return decided(AnswerMode.FALLBACK, faq_id=None, score=top.score if top else None, fixed_text=fallback_text)
         close = [c for c in cands[1:3] if top.score - c.score < s.clarify_margin and c.score >= CHOICE_MIN]
         if top.score >= s.faq_threshold:
@@ -325,6 +334,8 @@ class AnswerPolicy:
             return decided(AnswerMode.CLARIFY, faq_id=None, score=top.score, choices=choices, fixed_text=asked)
         if top.score >= s.clarify_threshold:
             return decided(AnswerMode.FAQ, faq_id=top.faq_id, score=top.score, reason=reason or "single-candidate")
+        if answerable:
+            return from_passages()
         return decided(AnswerMode.FALLBACK, faq_id=None, score=top.score, fixed_text=fallback_text)
 
     def _part_entries(
@@ -438,7 +449,8 @@ class AnswerPolicy:
             facts, passages = self._sources(answered + related, [p.text for p in decision.passages])
             generated_ok = False
             try:
-                for sentence in self._generate(decision.query or text, facts, cancel):
+                question = decision.query or text
+                for sentence in self._generate(question, facts, cancel) if reason != "extractive" else ():
                     grounding = check_sentence(sentence, passages, text)
                     if not grounding.ok:
                         _LOGGER.info("generated sentence rejected (%s): %r", grounding.reason, sentence)
@@ -457,9 +469,10 @@ class AnswerPolicy:
             elif entry is not None:  # each entry the question asked about, in its own words
                 mode = AnswerMode.FAQ
                 answered += related
-            else:  # a document passage with no entry: say the passage itself
-                display = passages[0] if passages else self.settings.fallback_message
-                for sentence in split_sentences(display)[:MAX_GENERATED_SENTENCES]:
+            else:  # a document passage with no entry: its sentence or two that answer the question (all on screen)
+                found = extract(decision.query or text, [p.text for p in decision.passages])
+                display = found.passage if found else (passages[0] if passages else self.settings.fallback_message)
+                for sentence in found.sentences if found else split_sentences(display)[:MAX_GENERATED_SENTENCES]:
                     yield emit(sentence)
                 reason = reason or "extractive"
         if mode == AnswerMode.FAQ and answered:

@@ -90,18 +90,36 @@ def kb_list(app: AppContext, as_json: bool) -> None:
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None, help="Default: from the extension.")
 @click.option("--title", default="", help="Title of a new knowledge base (the institution's name).")
 @click.option("--dry-run", is_flag=True, help="Check the file and report, change nothing.")
+@click.option("--skip-bad", is_flag=True, help="Import the good rows and report the bad ones.")
 @pass_app
 def kb_import(
-    app: AppContext, file: Path, kb_name: str | None, replace: bool, fmt: str | None, title: str, dry_run: bool
+    app: AppContext,
+    file: Path,
+    kb_name: str | None,
+    replace: bool,
+    fmt: str | None,
+    title: str,
+    dry_run: bool,
+    skip_bad: bool,
 ) -> None:
-    """Import FAQs from CSV, JSONL or Markdown. A file with any bad row imports nothing."""
+    """Import FAQs from CSV, JSONL or Markdown. A file with any bad row imports nothing (unless --skip-bad)."""
     name = kb_name or app.settings.dialog.knowledge_base
     result = parse_file(file, fmt)
     if result.problems or not result.entries:
         for problem in result.problems:
             click.echo(f"{file.name}: {problem}", err=True)
-        result.raise_for_problems(file.name)
-    click.echo(f"{file.name}: {len(result.entries)} entries, {result.alternate_count} alternates, no problems")
+        if not (skip_bad and result.only_bad_rows):
+            result.raise_for_problems(file.name)
+        if replace:  # the skipped rows' entries would be deleted: refuse rather than lose them
+            raise ImportFailedError(
+                f"{file.name}: {len(result.problems)} bad row(s); --skip-bad cannot be used with --replace",
+                hint="fix the rows named above, or import without --replace",
+            )
+        click.echo(f"{file.name}: {len(result.problems)} bad row(s) skipped (listed above)", err=True)
+        problems = f"{len(result.problems)} bad row(s) skipped"
+    else:
+        problems = "no problems"
+    click.echo(f"{file.name}: {len(result.entries)} entries, {result.alternate_count} alternates, {problems}")
     if dry_run:
         return
     services = app.services

@@ -21,6 +21,14 @@ log probability's weight and the bias are learned per knowledge base (see
 Its output is the score the answer policy compares with its thresholds, so one
 set of thresholds works for a 50-entry demo and a 150-entry benchmark alike.
 
+A knowledge base whose entries have (almost) no alternates (fewer than :data:`SPARSE_PHRASINGS`
+phrasings per entry: a FAQ list imported from a website) has nothing to hold out: every entry's
+one phrasing is all the classifier learns from, and cross-validation would only ever see entries it
+never learned. It gets :data:`SPARSE_CALIBRATION`, fitted once for that case on CLINC150 with one
+phrasing per intent (``bench/sparse_calibration.py``). A calibrator fitted on a knowledge base that
+comes out trusting the classifier's probability less than :data:`MIN_LOG_P_WEIGHT` (seen with one
+alternate per entry) is not used either.
+
 Everything is deterministic (lbfgs, fixed fold assignment from a fixed seed) and
 cached on disk as ``.npz`` (no pickle) under a fingerprint of the training set.
 """
@@ -38,7 +46,7 @@ import numpy as np
 
 _LOGGER = logging.getLogger(__name__)
 
-FORMAT_VERSION = 3  # 3: a two-entry model keeps a row per entry
+FORMAT_VERSION = 4  # 3: a two-entry model keeps a row per entry; 4: sparse knowledge bases' calibration
 C = 10.0  # inverse regularization of the entry classifier
 DENSE_WEIGHT = 2.0  # scale of the embedding block next to the (unit-norm) TF-IDF blocks
 FOLDS = 3
@@ -58,6 +66,13 @@ MARGIN_WEIGHT = 0.2  # chosen on CLINC150 train folds with its out-of-scope trai
 DEFAULT_CALIBRATION = (0.82, 0.63, COSINE_WEIGHT, -4.86)
 # With a single entry there is no classifier: the score is the cosine similarity, squashed.
 SINGLE_ENTRY_CALIBRATION = (0.0, 0.0, 20.0, -11.0)
+# Entries with (almost) no alternates leave nothing to hold out: too few phrasings per entry to calibrate
+# on itself. Fitted once on CLINC150's tune split with one phrasing per intent (bench/sparse_calibration.py);
+# its log-p weight applies to log p + log N (N entries: the probability relative to a uniform guess), so the
+# bias a knowledge base gets is SPARSE_CALIBRATION[3] + SPARSE_CALIBRATION[0] * log N.
+SPARSE_CALIBRATION = (0.63, 0.63, 5.6, -6.361)
+SPARSE_PHRASINGS = 2.0  # phrasings per entry (question + alternates) below which a KB is calibrated as sparse
+MIN_LOG_P_WEIGHT = 0.1  # a fitted calibrator that trusts the classifier less than this is not used
 
 WORD_NGRAMS = (1, 2)
 CHAR_NGRAMS = (2, 5)
@@ -252,6 +267,12 @@ def fit_calibration(features: np.ndarray, correct: np.ndarray, is_oos: np.ndarra
     return (a, MARGIN_WEIGHT, COSINE_WEIGHT, bias)
 
 
+def sparse_calibration(entries: int) -> tuple[float, ...]:
+    """:data:`SPARSE_CALIBRATION` for a knowledge base of ``entries`` entries (its log p measured from 1/N)."""
+    a, margin, cosine, bias = SPARSE_CALIBRATION
+    return (a, margin, cosine, round(bias + a * float(np.log(entries)), 4))
+
+
 @dataclass
 class IntentClassifier:
     """Softmax model over the knowledge base's entries, plus its calibrator."""
@@ -272,8 +293,13 @@ class IntentClassifier:
             return None
         start = time.perf_counter()
         calibration = None
-        if len(classes) >= MIN_CALIBRATION_ENTRIES and len(labels) >= MIN_CALIBRATION_PHRASINGS:
+        if len(labels) < SPARSE_PHRASINGS * len(classes):  # mostly one phrasing per entry: nothing to hold out
+            calibration = sparse_calibration(len(classes))
+        elif len(classes) >= MIN_CALIBRATION_ENTRIES and len(labels) >= MIN_CALIBRATION_PHRASINGS:
             calibration = fit_calibration(*calibration_samples(texts, labels, vectors))
+            if calibration is not None and calibration[0] < MIN_LOG_P_WEIGHT:
+                _LOGGER.info("calibration learned a log-p weight of %.3f; using the default instead", calibration[0])
+                calibration = None
         cal_seconds = time.perf_counter() - start
         model, word, char = _fit(list(texts), labels, vectors)
         coef, intercept = model.coef_, model.intercept_

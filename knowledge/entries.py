@@ -6,9 +6,12 @@ import re
 import unicodedata
 from dataclasses import dataclass, field, replace
 
+from knowledge.spoken import spoken_version
+
 MAX_ID = 80
 MAX_QUESTION = 500
-MAX_ANSWER = 5000
+MAX_ANSWER = 50_000  # a whole web page; what is spoken is short (knowledge.spoken)
+MAX_SPOKEN_ANSWER = 5000
 MAX_ALTERNATE = 500
 MAX_ALTERNATES = 2000
 
@@ -52,7 +55,13 @@ class FaqEntry:
 
     @property
     def speech(self) -> str:
-        return self.spoken_answer or self.answer
+        """What the avatar says: the operator's ``spoken_answer``, else one made from the answer (short)."""
+        return self.spoken_answer or spoken_version(self.answer, self.language)
+
+    @property
+    def speech_is_automatic(self) -> bool:
+        """Whether :attr:`speech` was made from the answer (shortened or rewritten), not written by the operator."""
+        return not self.spoken_answer and self.speech != self.answer.strip()
 
     def content(self) -> dict[str, object]:
         """The operator-editable fields (what import/export and revisions carry)."""
@@ -82,8 +91,8 @@ class FaqEntry:
             out.append("answer is empty")
         elif len(self.answer) > MAX_ANSWER:
             out.append(f"answer is longer than {MAX_ANSWER} characters")
-        if len(self.spoken_answer) > MAX_ANSWER:
-            out.append(f"spoken_answer is longer than {MAX_ANSWER} characters")
+        if len(self.spoken_answer) > MAX_SPOKEN_ANSWER:
+            out.append(f"spoken_answer is longer than {MAX_SPOKEN_ANSWER} characters")
         if len(self.alternates) > MAX_ALTERNATES:
             out.append(f"more than {MAX_ALTERNATES} alternates")
         long_alts = [a for a in self.alternates if len(a) > MAX_ALTERNATE]

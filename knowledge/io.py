@@ -41,6 +41,7 @@ class ImportFailedError(KnowledgeError):
 class ImportProblem:
     line: int
     reason: str
+    whole_file: bool = False  # the file cannot be read past it (a bad header, broken CSV): no row can be trusted
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.reason}" if self.line else self.reason  # line 0: the file as a whole
@@ -55,6 +56,11 @@ class ParseResult:
     @property
     def ok(self) -> bool:
         return not self.problems and bool(self.entries)
+
+    @property
+    def only_bad_rows(self) -> bool:
+        """Whether every problem is one row's own, so the other rows can be imported (``--skip-bad``)."""
+        return bool(self.entries) and not any(p.whole_file for p in self.problems)
 
     @property
     def alternate_count(self) -> int:
@@ -175,7 +181,7 @@ def parse_csv(text: str) -> ParseResult:
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [h.strip() for h in (reader.fieldnames or [])]
     if not header:
-        result.problems.append(ImportProblem(1, "empty file: expected a header row"))
+        result.problems.append(ImportProblem(1, "empty file: expected a header row", whole_file=True))
         return result
     reader.fieldnames = header
     missing = [c for c in CSV_REQUIRED if c not in header]
@@ -187,7 +193,7 @@ def parse_csv(text: str) -> ParseResult:
         if unknown:
             parts.append(f"unknown column(s) {', '.join(unknown)}")
         expected = ",".join(CSV_REQUIRED)
-        result.problems.append(ImportProblem(1, f"header: {'; '.join(parts)} (expected {expected})"))
+        result.problems.append(ImportProblem(1, f"header: {'; '.join(parts)} (expected {expected})", whole_file=True))
         return result
     seen: dict[str, int] = {}
     taken: set[str] = set()
@@ -201,7 +207,7 @@ def parse_csv(text: str) -> ParseResult:
         except StopIteration:
             break
         except csv.Error as exc:
-            result.problems.append(ImportProblem(start, f"malformed CSV: {exc}"))
+            result.problems.append(ImportProblem(start, f"malformed CSV: {exc}", whole_file=True))
             break
         end = rows.line_num
         if all(not c.strip() for c in cells_list):

@@ -3,7 +3,10 @@
 :class:`Retriever` keeps one knowledge base's index and classifier in step with
 SQLite (it re-syncs when the KB's version changes, so admin edits reach a running
 kiosk without a restart) and turns a visitor's question into candidates with
-scores in [0, 1].
+scores in [0, 1]. A question's typos are corrected first against the knowledge
+base's own words (:mod:`knowledge.spelling`, built at index time); a question
+with nothing to correct is matched as typed (``timings_ms["corrected"] = 1``
+says when it was corrected).
 
 A visitor never waits for a long build. :meth:`Retriever.match` prepares the
 knowledge base on a background thread; a short sync (an admin edit) is waited
@@ -38,6 +41,7 @@ from knowledge.classifier import (
 )
 from knowledge.embeddings import Embedder
 from knowledge.index import SyncReport, VectorIndex, record_id
+from knowledge.spelling import Speller, known_words
 from knowledge.store import FaqStore
 
 _LOGGER = logging.getLogger(__name__)
@@ -114,6 +118,7 @@ class _KbState:
     vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 384), np.float32))
     texts: list[str] = field(default_factory=list)
     class_order: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # classifier -> entries
+    speller: Speller | None = None  # the knowledge base's vocabulary, for typed questions' typos
 
 
 def _stem(word: str) -> str:
@@ -147,6 +152,7 @@ class _LexicalView:
     questions: dict[str, str]
     phrasings: dict[str, list[str]]
     terms: dict[str, list[frozenset[str]]] = field(default_factory=dict)
+    speller: Speller | None = None
 
     def best(self, faq_id: str, query: frozenset[str]) -> tuple[float, str]:
         texts = self.phrasings.get(faq_id, [])
@@ -226,6 +232,8 @@ class Retriever:
         self._other_writer.pop(kb, None)
         state.questions = {fid: text for fid, kind, text in phrasings if kind == "question"}
         state.has_documents = bool(chunks)
+        answers = [e.answer for e in self.store.list(kb, enabled=True)]
+        state.speller = self._speller([text for _, _, text in phrasings] + answers + [text for _, text in chunks])
         by_id = {record_id(fid, text): text for fid, _, text in phrasings}
         ids, keys, vectors = self.index.vectors(kb)
         keep = [i for i, (rid, key) in enumerate(zip(ids, keys, strict=True)) if key in state.questions]
@@ -253,6 +261,21 @@ class Retriever:
             self.index.report(kb, "ready")
         _LOGGER.debug("knowledge base %s prepared (version %d)", kb, version)
         return report
+
+    def _speller(self, texts: list[str]) -> Speller:
+        model_path = getattr(self.embedder, "model_path", None)
+        return Speller.build(texts, known_words(Path(model_path) / "vocab.txt" if model_path else None))
+
+    @staticmethod
+    def _corrected(speller: Speller | None, text: str, timings: dict[str, float]) -> str:
+        """``text`` with its typos corrected against the knowledge base's words (``text`` itself if none)."""
+        if speller is None:
+            return text
+        corrected = speller.correct(text)
+        if corrected != text:
+            _LOGGER.debug("spelling: %r read as %r", text, corrected)
+            timings["corrected"] = 1.0
+        return corrected
 
     def _long_build(self, kb: str, why: str) -> None:
         """Mark the preparation under way as long: questions meanwhile are matched from the lexical index."""
@@ -366,6 +389,8 @@ class Retriever:
             return self._lexical_match(kb, text, k, t0, pending)
         state = self._state[kb]
         t1 = time.perf_counter()
+        flags: dict[str, float] = {}
+        text = self._corrected(state.speller, text, flags)  # the typed question's typos, corrected
         vector = self.embedder.embed_query(text)
         t2 = time.perf_counter()
         n_entries = len(state.entries)
@@ -418,7 +443,7 @@ class Retriever:
             "score": (t5 - t4) * 1000,
             "match_total": (t5 - t0) * 1000,
         }
-        return MatchResult(candidates[:k], passages, {key: round(v, 2) for key, v in timings.items()})
+        return MatchResult(candidates[:k], passages, {**{key: round(v, 2) for key, v in timings.items()}, **flags})
 
     def _lexical_view(self, kb: str) -> _LexicalView:
         version = self.store.kb_version(kb)
@@ -431,11 +456,14 @@ class Retriever:
                 if kind == "question":
                     questions[fid] = text
             view = self._lexical[kb] = _LexicalView(version, questions, phrasings)
+            view.speller = self._speller([text for texts in phrasings.values() for text in texts])
         return view
 
     def _lexical_match(self, kb: str, text: str, k: int, t0: float, why: str) -> MatchResult:
         """Candidates from the lexical index alone, scored by word overlap (no embedding, no classifier)."""
         view = self._lexical_view(kb)
+        flags: dict[str, float] = {}
+        text = self._corrected(view.speller, text, flags)
         t1 = time.perf_counter()
         hits = self.store.lexical_search(kb, text, LEXICAL_K)
         t2 = time.perf_counter()
@@ -460,5 +488,5 @@ class Retriever:
             "match_total": (t3 - t0) * 1000,
         }
         return MatchResult(
-            candidates[:k], [], {**{key: round(v, 2) for key, v in timings.items()}, "lexical_only": 1.0}
+            candidates[:k], [], {**{key: round(v, 2) for key, v in timings.items()}, "lexical_only": 1.0, **flags}
         )

@@ -90,3 +90,20 @@ def test_a_two_entry_knowledge_base_gets_real_probabilities() -> None:
     toilet = model.probabilities(vectors[keep][-1], "where is the bathroom")
     assert abs(sum(hours.values()) - 1) < 1e-6 and abs(sum(toilet.values()) - 1) < 1e-6
     assert hours["hours"] > 0.8 and toilet["toilet"] > 0.8
+
+
+def test_a_knowledge_base_without_alternates_gets_the_sparse_calibration() -> None:
+    """One phrasing per entry (a FAQ list as imported) leaves nothing to hold out: the calibration fitted for
+    that case is used, not the per-knowledge-base fit (nothing to fit) nor the default for small ones."""
+    from knowledge.classifier import sparse_calibration
+
+    texts, labels, vectors = _data()
+    first = np.array([list(labels).index(k) for k in ENTRIES])
+    model = IntentClassifier.train(list(labels[first]), vectors[first], list(np.array(texts)[first]))
+    assert model is not None and model.calibration == sparse_calibration(len(ENTRIES))
+    full = IntentClassifier.train(list(labels), vectors, texts)
+    assert full is not None and full.calibration != sparse_calibration(len(ENTRIES))
+    # the same question as sure of its entry among 8 as among 800 (log p measured from the uniform 1 / N)
+    sure8 = calibrated(np.array([[np.log(0.5), 1.0, 0.8]]), sparse_calibration(8))
+    sure800 = calibrated(np.array([[np.log(0.5) + np.log(8 / 800), 1.0, 0.8]]), sparse_calibration(800))
+    assert abs(float(sure8[0]) - float(sure800[0])) < 1e-3
