@@ -104,6 +104,25 @@ def _alive(stream, generation: int) -> bool:
         return False
 
 
+def _pulse_presence(
+    device: str, kind: str, presence: PulsePresence | None, on_change: Callable[[bool], None]
+) -> PulsePresence | None:
+    """The presence watch of a ``pulse:NAME`` device (``presence``, or a new one); None for any other device."""
+    name = pulse_name(device)
+    if name is None:
+        return None
+    return presence or PulsePresence(name, kind, on_change=on_change)
+
+
+def _require_present(presence: PulsePresence | None) -> None:
+    """AudioError while PulseAudio lacks the watched device (a pulled USB microphone or speaker)."""
+    if presence is None or presence.check():
+        return
+    if presence.kind == "input":
+        raise AudioError(f"PulseAudio has no source {presence.name!r}", hint="plug the microphone in again")
+    raise AudioError(f"PulseAudio has no sink {presence.name!r}", hint="connect the speaker again")
+
+
 class _Backoff:
     def __init__(self, maximum: float) -> None:
         self.maximum = maximum
@@ -151,12 +170,8 @@ class Microphone(AudioSource):
 
     def _open(self):
         sd = _sd()
-        name = pulse_name(self.device)
-        if name is not None:
-            if self._presence is None:
-                self._presence = PulsePresence(name, "input", on_change=self._pulse_changed)
-            if not self._presence.check():
-                raise AudioError(f"PulseAudio has no source {name!r}", hint="plug the microphone in again")
+        self._presence = _pulse_presence(self.device, "input", self._presence, self._pulse_changed)
+        _require_present(self._presence)
         index = resolve_device(self.device, "input")
         stream = sd.InputStream(
             samplerate=SAMPLE_RATE,
@@ -287,12 +302,8 @@ class Speaker(AudioSink):
         self._close_stream()
         try:
             sd = _sd()
-            name = pulse_name(self.device)
-            if name is not None:
-                if self._presence is None:
-                    self._presence = PulsePresence(name, "output", on_change=self._pulse_changed)
-                if not self._presence.check():
-                    raise AudioError(f"PulseAudio has no sink {name!r}", hint="connect the speaker again")
+            self._presence = _pulse_presence(self.device, "output", self._presence, self._pulse_changed)
+            _require_present(self._presence)
             index = resolve_device(self.device, "output")
             stream = sd.OutputStream(
                 samplerate=rate, channels=1, dtype="float32", device=index, callback=self._callback, blocksize=512

@@ -103,18 +103,23 @@ def test_openai_http_engine_streams_from_llama_cpp_server(llama_server: str) -> 
     assert "".join(pieces).strip()
 
 
-@pytest.mark.network
-def test_policy_generates_through_the_http_engine(services, llama_server: str) -> None:
+def _bank_policy(services, llm):
+    """The bank demo's answer policy over ``llm``."""
     from dialog.policy import AnswerPolicy
 
-    policy = AnswerPolicy(
+    return AnswerPolicy(
         kb="bank",
         store=services.store,
         retriever=services.retriever,
         dialog=services.settings.dialog,
         llm_settings=services.settings.llm,
-        llm=(llm := CountingLlm(OpenAIHttpEngine(base_url=llama_server, model="smollm2"))),
+        llm=llm,
     )
+
+
+@pytest.mark.network
+def test_policy_generates_through_the_http_engine(services, llama_server: str) -> None:
+    policy = _bank_policy(services, (llm := CountingLlm(OpenAIHttpEngine(base_url=llama_server, model="smollm2"))))
     answer = policy.answer("are you open on saturday and sunday?")
     assert llm.calls == 1 and "".join(llm.pieces).strip()  # the server generated the composition
     assert answer.faq_id in ("bank-hours-saturday", "bank-hours-sunday")
@@ -134,16 +139,7 @@ def test_unreachable_server_is_a_clear_error() -> None:
 
 
 def test_policy_survives_a_dead_llm_server(services) -> None:
-    from dialog.policy import AnswerPolicy
-
-    policy = AnswerPolicy(
-        kb="bank",
-        store=services.store,
-        retriever=services.retriever,
-        dialog=services.settings.dialog,
-        llm_settings=services.settings.llm,
-        llm=OpenAIHttpEngine(base_url=f"http://127.0.0.1:{free_port()}/v1"),
-    )
+    policy = _bank_policy(services, OpenAIHttpEngine(base_url=f"http://127.0.0.1:{free_port()}/v1"))
     answer = policy.answer("are you open on saturday and sunday?")
     # generation failed, so the visitor hears the entries themselves: both days they asked about, in turn
     assert answer.mode == "faq" and answer.reason.startswith("llm-error")
@@ -154,18 +150,9 @@ def test_policy_survives_a_dead_llm_server(services) -> None:
 
 def test_a_dead_shared_server_is_skipped_then_used_again_when_it_is_back(services, llama_server: str) -> None:
     """Unreachable: the entries answer and the server is left alone for a while; then it is asked again."""
-    from dialog.policy import AnswerPolicy
-
     now = [0.0]
     dead = OpenAIHttpEngine(base_url=f"http://127.0.0.1:{free_port()}/v1", retry_after_s=30.0, clock=lambda: now[0])
-    policy = AnswerPolicy(
-        kb="bank",
-        store=services.store,
-        retriever=services.retriever,
-        dialog=services.settings.dialog,
-        llm_settings=services.settings.llm,
-        llm=dead,
-    )
+    policy = _bank_policy(services, dead)
     question = "are you open on saturday and sunday?"
     first = policy.answer(question)
     assert first.mode == "faq" and first.reason.startswith("llm-error") and dead.attempts == 1
