@@ -7,7 +7,8 @@ logic around them (states, barge-in, follow-ups, clarify, hand-off, errors).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -22,6 +23,14 @@ from speech.vad import EndOfTurnDetector
 VOICE_RATE = 16000
 SPEECH = 0.2  # a block at this amplitude is speech for EnergyProbability
 WAKE_MARK = 0.7  # ... and a block at this one is the wake phrase for MarkedWake
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
+    """Wait for another thread to get somewhere; the timeout is a hang guard, never a speed bound."""
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return predicate()
 
 
 def block(value: float = 0.0) -> np.ndarray:

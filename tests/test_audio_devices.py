@@ -15,6 +15,7 @@ import pytest
 from devices.base import SAMPLE_RATE
 from devices.wav import read_wav, write_wav
 from speech.events import Transcript
+from tests.fakes import wait_until
 
 pytestmark = [pytest.mark.audio, pytest.mark.models]
 
@@ -147,14 +148,6 @@ def test_microphone_waits_for_a_missing_device_and_resumes(pulse) -> None:
     assert SAMPLE_RATE == 16000
 
 
-def _until(predicate, timeout: float = 30.0) -> bool:
-    """Wait for a device thread (a hang guard, not a speed bound)."""
-    deadline = time.monotonic() + timeout
-    while not predicate() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return predicate()
-
-
 def test_a_pulled_microphone_and_speaker_are_reported_and_come_back_on_their_own_device(pulse) -> None:
     """PulseAudio moves a vanished device's streams elsewhere without an error; the kiosk notices and rebinds."""
     from devices.sound import Microphone, Speaker
@@ -173,17 +166,17 @@ def test_a_pulled_microphone_and_speaker_are_reported_and_come_back_on_their_own
     tone = (0.2 * np.sin(np.arange(16000) / 16000 * 2 * np.pi * 440)).astype(np.float32)
     try:
         speaker.play(tone, 16000)
-        assert _until(lambda: mic_states[-1:] == ["ok"] and spk_states[-1:] == ["ok"])
+        assert wait_until(lambda: mic_states[-1:] == ["ok"] and spk_states[-1:] == ["ok"])
         for name in (mic_name, spk_name):  # both pulled out
             pactl("unload-module", modules.pop(name))
-        assert _until(lambda: mic_states[-1] == "unavailable" and spk_states[-1] == "unavailable")
+        assert wait_until(lambda: mic_states[-1] == "unavailable" and spk_states[-1] == "unavailable")
         for name in (mic_name, spk_name):  # and plugged in again
             modules[name] = pactl("load-module", "module-null-sink", f"sink_name={name}")
-        assert _until(lambda: mic_states[-1] == "ok")
+        assert wait_until(lambda: mic_states[-1] == "ok")
         speaker.play(tone, 16000)  # the next sentence opens the speaker again
         assert spk_states[-1] == "ok"
         count = len(blocks)
-        assert _until(lambda: len(blocks) > count + 10)  # capturing again
+        assert wait_until(lambda: len(blocks) > count + 10)  # capturing again
         sources = dict(line.split("\t")[:2] for line in pactl("list", "short", "sources").splitlines())
         bound = {sources.get(line.split("\t")[1]) for line in pactl("list", "short", "source-outputs").splitlines()}
         assert f"{mic_name}.monitor" in bound  # on its own device again, not where PulseAudio had moved it

@@ -32,6 +32,7 @@ from tests.fakes import (
     end_of_turn,
     silence,
     speech,
+    wait_until,
 )
 
 ENTRIES = [
@@ -99,14 +100,9 @@ class Kiosk:
     def of(self, kind) -> list:
         return [e for e in self.events if isinstance(e, kind)]
 
-    def wait_for(self, predicate, timeout: float = 20.0) -> None:
+    def wait_for(self, predicate) -> None:
         """Wait for a worker thread (a hang guard only: the fakes answer in milliseconds)."""
-        done = threading.Event()
-        deadline = 0.0
-        while not predicate():
-            done.wait(0.01)
-            deadline += 0.01
-            assert deadline < timeout, "the turn loop did not get there"
+        assert wait_until(predicate, 20.0), "the turn loop did not get there"
 
 
 def test_a_spoken_question_goes_through_every_state_and_is_logged(tmp_path: Path) -> None:
