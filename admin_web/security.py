@@ -29,6 +29,8 @@ SECURITY_HEADERS = [
 DEFAULT_BODY_LIMIT = 1 << 20  # 1 MiB: any form
 UPLOAD_BODY_LIMIT = 5 << 20  # 5 MiB: knowledge base imports
 UPLOAD_PATHS = ("/import",)
+AVATAR_UPLOAD_BODY_LIMIT = 192 << 20  # 192 MiB: a photo or a short video, and a background image
+ROUTE_BODY_LIMITS = {"/avatars/upload": AVATAR_UPLOAD_BODY_LIMIT}  # exact paths with a limit of their own
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 PRE_CSRF_COOKIE = "kiosk_admin_precsrf"
@@ -43,6 +45,9 @@ def tokens_match(expected: str | None, given: str | None) -> bool:
 
 
 def body_limit(path: str) -> int:
+    """The largest body ``path`` accepts: its own limit (exact path), the imports' (prefix), else 1 MiB."""
+    if path in ROUTE_BODY_LIMITS:
+        return ROUTE_BODY_LIMITS[path]
     return UPLOAD_BODY_LIMIT if path.startswith(UPLOAD_PATHS) else DEFAULT_BODY_LIMIT
 
 

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from admin_web.routes import analytics, auth, conversations, dashboard, faqs, system, transfer, unanswered, users
+from admin_web.routes import (
+    analytics,
+    auth,
+    avatars,
+    conversations,
+    dashboard,
+    faqs,
+    system,
+    transfer,
+    unanswered,
+    users,
+)
 
 ROUTERS = [
     auth.router,
@@ -13,5 +24,6 @@ ROUTERS = [
     unanswered.router,
     analytics.router,
     system.router,
+    avatars.router,
     users.router,
 ]

@@ -32,3 +32,32 @@
     });
   });
 })();
+// Avatars page: follow the background jobs (build, test video) and reload once one has finished.
+(function () {
+  "use strict";
+  var rows = Array.prototype.slice.call(document.querySelectorAll("[data-job-id][data-job-finished='0']"));
+  if (!rows.length) { return; }
+  function poll() {
+    Promise.all(rows.map(function (row) {
+      return fetch("/avatars/jobs/" + encodeURIComponent(row.getAttribute("data-job-id")), {credentials: "same-origin"})
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (job) {
+          if (!job) { return true; }  // no longer known to the app: reload to show what is there now
+          var bar = row.querySelector("[data-job-progress]");
+          var step = row.querySelector("[data-job-step]");
+          var badge = row.querySelector("[data-job-state]");
+          if (bar) { bar.value = job.percent; bar.textContent = job.percent + " %"; }
+          if (step) { step.textContent = job.step + " (" + job.percent + " %)"; }
+          if (badge) { badge.textContent = job.state; }
+          return job.finished;
+        })
+        .catch(function () { return false; });
+    })).then(function (finished) {
+      if (finished.indexOf(true) < 0) { window.setTimeout(poll, 1000); return; }
+      var url = new URL(window.location.href);
+      url.searchParams.delete("done");  // the "being built" notice is over: the page now shows the outcome
+      window.location.replace(url.toString());
+    });
+  }
+  window.setTimeout(poll, 1000);
+})();
