@@ -3,8 +3,8 @@
 Each simulated kiosk joins with its own enrolment code, then heartbeats every 10 s and logs a turn every
 30 s (both divided by ``--speedup``), pushing its outbox like the real agent (a turn leaves the outbox only
 once acknowledged; ``--resend`` of the pushes are sent twice, as if the acknowledgement had been lost).
-Halfway through, a knowledge-base version is published to every site; each kiosk learns it from its next
-heartbeat, downloads it and reports it. Prints one JSON object: request p50/p95/max per endpoint, the
+Halfway through, a knowledge-base version and a settings version are published to every site; each kiosk
+learns them from its next heartbeat, downloads them and reports them. Prints one JSON object: request p50/p95/max per endpoint, the
 server process's CPU, PostgreSQL's CPU, database growth per simulated day, turns lost and duplicated
 (both must be 0) and the time until every kiosk reported the new version.
 
@@ -89,6 +89,8 @@ class SimKiosk:
         self.sent_ids: set[int] = set()
         self.kb_versions: dict[str, int] = {}
         self.reported_at: dict[int, float] = {}
+        self.settings_version = 0
+        self.settings_reported_at: dict[int, float] = {}
         self.blocked = False  # --faults: its network is cut (every request fails as unreachable)
         self.failures = 0  # --faults: failed contacts in a row (the agent's back-off)
         self.retry_at = 0.0
@@ -139,10 +141,24 @@ class Bench:
             kiosk.retry_at = time.perf_counter() + wait * random.uniform(0.9, 1.1) / self.args.speedup
 
     async def heartbeat(self, client: Any, kiosk: SimKiosk) -> None:
-        body = {"state": "idle", "kb_versions": kiosk.kb_versions, "software_version": "bench", "health": {}}
+        body = {
+            "state": "idle",
+            "kb_versions": kiosk.kb_versions,
+            "settings_version": kiosk.settings_version,
+            "software_version": "bench",
+            "health": {},
+        }
         answer = await self.call(client, kiosk, "heartbeat", "POST", "/api/v1/heartbeat", body)
         if answer is None:
             return
+        wanted_settings = answer.get("settings")
+        if wanted_settings and wanted_settings["version"] > kiosk.settings_version:
+            version = wanted_settings["version"]
+            payload = await self.call(client, kiosk, "settings", "GET", f"/api/v1/settings/{version}")
+            if payload is not None and payload["sha256"] == wanted_settings["sha256"]:
+                kiosk.settings_version = body["settings_version"] = version
+                if await self.call(client, kiosk, "heartbeat", "POST", "/api/v1/heartbeat", body) is not None:
+                    kiosk.settings_reported_at[version] = time.perf_counter()
         for kb, wanted in answer["target"].items():
             if wanted["version"] > kiosk.kb_versions.get(kb, 0):
                 payload = await self.call(client, kiosk, "kb", "GET", f"/api/v1/kb/{kb}/{wanted['version']}")
@@ -212,9 +228,16 @@ async def _drive(bench: Bench, kiosks: list[SimKiosk], store: Any, entries: list
     await asyncio.sleep(bench.args.duration / 2)
     version = await asyncio.to_thread(store.publish, "bank", entries, site=None, source="bench")
     published_at = time.perf_counter()
+    central = {"dialog": {"fallback_message": f"Please ask at the desk ({version})."}}
+    settings_version = await asyncio.to_thread(store.publish_settings, central, site=None, source="bench")
+    settings_at = time.perf_counter()
     await asyncio.sleep(bench.args.duration / 2)
     waited = 0.0
-    while waited < 60 and not all(version in k.reported_at for k in kiosks):
+
+    def all_applied() -> bool:
+        return all(version in k.reported_at and settings_version in k.settings_reported_at for k in kiosks)
+
+    while waited < 60 and not all_applied():
         await asyncio.sleep(0.5)
         waited += 0.5
     bench.stop = True
@@ -222,7 +245,10 @@ async def _drive(bench: Bench, kiosks: list[SimKiosk], store: Any, entries: list
     for client in clients:
         await client.aclose()
     reported = [k.reported_at[version] - published_at for k in kiosks if version in k.reported_at]
+    settings = [k.settings_reported_at[settings_version] - settings_at for k in kiosks if k.settings_version]
     return {
+        "settings_all_applied_s": round(max(settings), 2) if len(settings) == len(kiosks) else None,
+        "settings_median_applied_s": round(statistics.median(settings), 2) if settings else None,
         "kiosks_reporting": len(reported),
         "all_reported_s": round(max(reported), 2) if len(reported) == len(kiosks) else None,
         "all_reported_simulated_s": round(max(reported) * bench.args.speedup, 1)

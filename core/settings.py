@@ -4,8 +4,10 @@ The schema is the frozen dataclasses below. Every field carries its documentatio
 and its constraints (allowed values, range), so validation messages, ``kiosk config
 show`` and the README's settings reference all come from one place.
 
-Precedence, lowest first: defaults, ``$KIOSK_HOME/settings.toml``, environment
-variables ``KIOSK_<SECTION>__<KEY>`` (for example ``KIOSK_ASR__ENGINE=vosk``).
+Precedence, lowest first: defaults, ``$KIOSK_HOME/settings.toml``, the fleet's central
+overlay ``$KIOSK_HOME/fleet_settings.toml`` beside it (written by the fleet agent, only keys the
+fleet may set centrally), environment variables ``KIOSK_<SECTION>__<KEY>`` (for example
+``KIOSK_ASR__ENGINE=vosk``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from core.errors import SettingsError
 
 ENV_PREFIX = "KIOSK_"
 ENV_SEPARATOR = "__"
+FLEET_SETTINGS_FILE = "fleet_settings.toml"  # the fleet's central overlay, beside settings.toml
 
 
 def setting(
@@ -394,18 +397,13 @@ def _read_file(path: Path) -> dict[str, Any]:
         raise SettingsError(f"settings: cannot read {path}: {exc.strerror or exc}") from exc
 
 
-def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
-    """Build the effective settings from defaults, the TOML file and the environment.
+def check_table(raw: Mapping[str, Any], origin: str) -> dict[str, dict[str, Any]]:
+    """Every ``[section] key = value`` of a parsed TOML table checked against the schema, in its proper type.
 
-    Raises :class:`SettingsError` whose message names the bad key, where it came
-    from, and what is allowed.
+    Raises :class:`SettingsError` naming the first unknown section or key, or bad value, and ``origin``.
     """
-    env = os.environ if env is None else env
     known = schema()
-    values: dict[str, dict[str, Any]] = {name: {} for name in known}
-
-    raw = _read_file(path) if path is not None else {}
-    origin = str(path)
+    values: dict[str, dict[str, Any]] = {}
     for section, body in raw.items():
         if section not in known:
             raise SettingsError(f"settings: unknown section [{section}] in {origin}{_suggest(section, list(known))}")
@@ -416,7 +414,29 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
                 raise SettingsError(
                     f"settings: unknown key {section}.{key} in {origin}{_suggest(key, list(known[section]))}"
                 )
-            values[section][key] = _coerce(known[section][key], value, origin)
+            values.setdefault(section, {})[key] = _coerce(known[section][key], value, origin)
+    return values
+
+
+def load_settings(
+    path: Path | None = None, env: Mapping[str, str] | None = None, *, overlay: Path | bool = True
+) -> Settings:
+    """Build the effective settings from defaults, the TOML file, the fleet overlay and the environment.
+
+    ``overlay``: ``True`` reads ``fleet_settings.toml`` beside ``path`` when there is one, a path reads
+    that file, ``False`` none. Raises :class:`SettingsError` whose message names the bad key, where it
+    came from, and what is allowed.
+    """
+    env = os.environ if env is None else env
+    known = schema()
+    values: dict[str, dict[str, Any]] = {name: {} for name in known}
+
+    overlay_path = path.with_name(FLEET_SETTINGS_FILE) if overlay is True and path is not None else overlay
+    layers = [path, overlay_path if isinstance(overlay_path, Path) else None]
+    for layer in layers:
+        if layer is not None:
+            for section, body in check_table(_read_file(layer), str(layer)).items():
+                values[section].update(body)
 
     for name, raw_value in sorted(env.items()):
         if not name.startswith(ENV_PREFIX) or ENV_SEPARATOR not in name:

@@ -1,7 +1,8 @@
 """The kiosk's fleet agent: join once, then sync (heartbeat + target, pull knowledge, push turns).
 
-A sync converges the kiosk to the server's *target* (the newest version of each knowledge base
-published for its site), never the other way round. A download is checked (digest, every entry
+A sync converges the kiosk to the server's *target* (the newest version of each knowledge base, avatar
+pack and of the settings published for its site), never the other way round. Packs come before
+settings, so settings naming a new pack find it installed. A download is checked (digest, every entry
 valid) before anything changes; the old version answers until the new one is committed. Turns
 leave the outbox only once the server has acknowledged them, so a kiosk may stay offline for
 any length of time and a resend is harmless (the server keeps each kiosk's turn once).
@@ -24,6 +25,7 @@ from core.errors import KioskError
 from core.heartbeat import read_heartbeat
 from core.home import KioskHome
 from core.settings import FleetSection
+from fleet.apply import apply_avatar, apply_settings
 from fleet.errors import (
     CredentialRejectedError,
     DownloadInvalidError,
@@ -35,6 +37,7 @@ from fleet.faults import pause_point
 from fleet.health import machine_health
 from fleet.local import (
     Credential,
+    load_applied,
     load_credential,
     load_sync_state,
     require_credential,
@@ -44,12 +47,14 @@ from fleet.local import (
 from fleet.outbox import (
     applied_versions,
     apply_version,
+    documents_from_payload,
     entries_from_payload,
     mark_shipped,
     pending_count,
     pending_turns,
 )
-from fleet.protocol import API, PUSH_BATCH, entries_digest
+from fleet.packs import MAX_ARCHIVE_BYTES
+from fleet.protocol import API, PUSH_BATCH, version_digest
 from knowledge.store import FaqStore
 
 _LOGGER = logging.getLogger(__name__)
@@ -74,6 +79,11 @@ class SyncReport:
     site: str = ""
     applied: dict[str, int] = field(default_factory=dict)
     kb_versions: dict[str, int] = field(default_factory=dict)
+    documents: dict[str, int] = field(default_factory=dict)  # kb -> documents in the version applied now
+    settings: int | None = None  # the settings version applied now
+    settings_version: int = 0
+    avatars: dict[str, int] = field(default_factory=dict)  # packs installed now
+    avatar_versions: dict[str, int] = field(default_factory=dict)
     pushed: int = 0
     duplicates: int = 0
     pending: int = 0
@@ -90,11 +100,23 @@ class SyncReport:
             "site": self.site,
             "applied": self.applied,
             "kb_versions": self.kb_versions,
+            "documents": self.documents,
+            "settings": self.settings,
+            "settings_version": self.settings_version,
+            "avatars": self.avatars,
+            "avatar_versions": self.avatar_versions,
             "pushed": self.pushed,
             "duplicates": self.duplicates,
             "pending": self.pending,
             "errors": self.errors,
         }
+
+
+def _table(value: Any) -> dict[str, dict[str, Any]]:
+    """A ``{name: {...}}`` part of the server's answer, or nothing when it is missing or malformed."""
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): v for k, v in value.items() if isinstance(v, dict)}
 
 
 class FleetClient:
@@ -120,6 +142,19 @@ class FleetClient:
         self.http.close()
 
     def request(self, method: str, path: str, body: Any = None) -> Any:
+        """One API call with retries; its JSON answer, or a clear error."""
+        return self._result(self._send(method, path, body))
+
+    def download(self, path: str, max_bytes: int) -> bytes:
+        """A binary download (an avatar pack) with retries; refused when larger than ``max_bytes``."""
+        response = self._send("GET", path, None)
+        if response.status_code >= 400:
+            self._result(response)  # raises with the server's error
+        if len(response.content) > max_bytes:
+            raise DownloadInvalidError(f"{path}: {len(response.content)} bytes; at most {max_bytes}")
+        return response.content
+
+    def _send(self, method: str, path: str, body: Any) -> httpx.Response:
         content = None if body is None else json.dumps(body, ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json"} if content is not None else {}
         last: Exception | None = None
@@ -135,7 +170,7 @@ class FleetClient:
             if response.status_code >= 500:
                 last = RuntimeError(f"HTTP {response.status_code}")
                 continue
-            return self._result(response)
+            return response
         raise ServerUnreachableError(
             f"the fleet server {self.server} did not answer {method} {path}: {last}",
             hint="the kiosk keeps answering offline and tries again later; check the network and the server",
@@ -224,11 +259,12 @@ class FleetAgent:
         report = SyncReport(kiosk_id=credential.kiosk_id, site=credential.site)
         client = self._client(self.settings.server_url or credential.server, credential.credential)
         try:
-            target = self._heartbeat(client, state.get("last_error", ""))
-            for kb, wanted in sorted(target.items()):
+            answer = self._heartbeat(client, state.get("last_error", ""))
+            for kb, wanted in sorted(_table(answer.get("target")).items()):
                 self._pull(client, kb, wanted, report)
+            self._pull_extras(client, answer, report)
             self._push(client, report)
-            if report.applied or report.errors:
+            if report.applied or report.avatars or report.settings or report.errors:
                 self._heartbeat(client, "; ".join(report.errors))
         except KioskError as exc:
             report.errors.append(f"[{exc.code}] {exc.message}")
@@ -249,19 +285,64 @@ class FleetAgent:
         except OSError:
             _LOGGER.warning("cannot write the fleet sync state", exc_info=True)
 
-    def _heartbeat(self, client: FleetClient, last_error: str) -> dict[str, dict[str, Any]]:
+    def _heartbeat(self, client: FleetClient, last_error: str) -> dict[str, Any]:
+        """Report, and get the answer: ``target`` (knowledge), ``settings`` and ``avatars``."""
         beat = read_heartbeat(self.home.root)
         kiosk_error = (beat.data or {}).get("last_error", "") if beat.fresh else ""
+        applied = load_applied(self.home.root)
         body = {
             "state": str((beat.data or {}).get("state", "running"))[:40] if beat.fresh else "stopped",
             "kb_versions": applied_versions(self.store.db),
+            "settings_version": applied["settings"],
+            "avatar_versions": applied["avatars"],
             "software_version": software_version(),
             "last_error": (last_error or str(kiosk_error or ""))[:2000],
             "health": {**machine_health(self.home.root), "pending_turns": pending_count(self.store.db)},
         }
         answer = client.request("POST", "/heartbeat", body)
-        target = answer.get("target", {}) if isinstance(answer, dict) else {}
-        return target if isinstance(target, dict) else {}
+        return answer if isinstance(answer, dict) else {}
+
+    def _pull_extras(self, client: FleetClient, answer: dict[str, Any], report: SyncReport) -> None:
+        """Avatar packs, then settings (which may name a new pack): each checked whole before it is switched in."""
+        applied = load_applied(self.home.root)
+        report.avatar_versions = dict(applied["avatars"])
+        report.settings_version = applied["settings"]
+        for name, wanted in sorted(_table(answer.get("avatars")).items()):
+            version = int(wanted.get("version", 0))
+            if version <= applied["avatars"].get(name, 0):
+                continue
+
+            def install(name: str = name, wanted: dict[str, Any] = wanted, version: int = version) -> None:
+                limit = int(wanted.get("size") or 0) or MAX_ARCHIVE_BYTES
+                data = client.download(f"/avatar/{name}/{version}", min(limit, MAX_ARCHIVE_BYTES))
+                apply_avatar(self.home.root, name, data, wanted)
+                report.avatars[name] = report.avatar_versions[name] = version
+
+            self._guarded(f"avatar {name} version {version}", install, report)
+        wanted_settings = answer.get("settings")
+        if isinstance(wanted_settings, dict) and int(wanted_settings.get("version", 0)) > applied["settings"]:
+            version = int(wanted_settings["version"])
+
+            def settings() -> None:
+                payload = client.request("GET", f"/settings/{version}")
+                apply_settings(self.home.root, payload, wanted_settings)
+                report.settings = report.settings_version = version
+
+            self._guarded(f"settings version {version}", settings, report)
+
+    @staticmethod
+    def _guarded(what: str, step: Callable[[], None], report: SyncReport) -> None:
+        """Run one download-and-apply; a refused or broken one is reported and changes nothing."""
+        try:
+            step()
+        except (ServerUnreachableError, CredentialRejectedError):
+            raise
+        except KioskError as exc:
+            _LOGGER.warning("fleet: %s not applied: %s", what, exc)
+            report.errors.append(f"[{exc.code}] {what}: {exc.message}")
+        except OSError as exc:
+            _LOGGER.warning("fleet: %s not applied: %s", what, exc)
+            report.errors.append(f"[fleet-apply-failed] {what}: {exc}")
 
     def _pull(self, client: FleetClient, kb: str, wanted: dict[str, Any], report: SyncReport) -> None:
         version = int(wanted.get("version", 0))
@@ -272,16 +353,20 @@ class FleetAgent:
         try:
             payload = client.request("GET", f"/kb/{kb}/{version}")
             entries_raw = payload.get("entries") if isinstance(payload, dict) else None
-            if not isinstance(entries_raw, list) or entries_digest(entries_raw) != payload.get("sha256"):
+            documents_raw = payload.get("documents") if isinstance(payload, dict) else None
+            if not isinstance(entries_raw, list) or version_digest(entries_raw, documents_raw) != payload.get("sha256"):
                 raise DownloadInvalidError(
                     f"{kb} version {version}: the download does not match its digest",
                     hint="nothing was changed; the next sync downloads it again",
                 )
             if payload.get("sha256") != wanted.get("sha256"):
                 raise DownloadInvalidError(f"{kb} version {version}: not the version the server announced")
-            entries = entries_from_payload(entries_raw)
+            documents = None if documents_raw is None else documents_from_payload(documents_raw)
+            entries = entries_from_payload(entries_raw, allow_empty=bool(documents))
             pause_point("downloaded")
-            apply_version(self.store, kb, version, payload["sha256"], str(payload.get("title", "")), entries)
+            apply_version(self.store, kb, version, payload["sha256"], str(payload.get("title", "")), entries, documents)
+            if documents is not None:
+                report.documents[kb] = len(documents)
         except (DownloadInvalidError, RequestRefusedError) as exc:
             _LOGGER.warning("fleet: %s version %d not applied: %s", kb, version, exc)
             report.errors.append(f"[{exc.code}] {exc.message}")
@@ -326,6 +411,8 @@ class FleetAgent:
             "site": credential.site,
             "joined_at": credential.joined_at,
             "kb_versions": applied_versions(self.store.db),
+            "settings_version": load_applied(self.home.root)["settings"],
+            "avatar_versions": load_applied(self.home.root)["avatars"],
             "pending_turns": pending_count(self.store.db),
             "last_sync_at": state.get("last_sync_at"),
             "last_success_at": state.get("last_success_at"),

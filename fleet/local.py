@@ -2,6 +2,8 @@
 
 ``credential.json`` (0600, in a 0700 folder): the server's URL, this kiosk's id, site and secret
 credential; the server keeps only its hash. ``sync.json``: when the last sync ran, how it ended.
+``applied.json``: the settings version and avatar pack versions this kiosk applied (knowledge versions
+live in its SQLite, applied in the same transaction as the entries).
 A kiosk without ``credential.json`` has not joined and behaves exactly as a stand-alone kiosk.
 """
 
@@ -23,6 +25,7 @@ _LOGGER = logging.getLogger(__name__)
 
 CREDENTIAL_FILE = FLEET_CREDENTIAL_FILE
 SYNC_FILE = "sync.json"
+APPLIED_FILE = "applied.json"
 
 
 @dataclass(frozen=True)
@@ -106,3 +109,21 @@ def load_sync_state(home_root: Path) -> dict[str, Any]:
 
 def save_sync_state(home_root: Path, state: dict[str, Any]) -> None:
     _write_private(fleet_dir(home_root) / SYNC_FILE, state, 0o600)
+
+
+def load_applied(home_root: Path) -> dict[str, Any]:
+    """``{"settings": version, "avatars": {name: version}}`` as applied on this kiosk (zeros when none)."""
+    try:
+        data = json.loads((fleet_dir(home_root) / APPLIED_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        data = {}
+    data = data if isinstance(data, dict) else {}
+    avatars = data.get("avatars") if isinstance(data.get("avatars"), dict) else {}
+    return {
+        "settings": int(data.get("settings") or 0),
+        "avatars": {str(k): int(v) for k, v in avatars.items() if isinstance(v, int)},
+    }
+
+
+def save_applied(home_root: Path, applied: dict[str, Any]) -> None:
+    _write_private(fleet_dir(home_root) / APPLIED_FILE, applied, 0o600)

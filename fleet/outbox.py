@@ -16,12 +16,13 @@ import sqlite_utils
 from core.db import transaction, utcnow
 from fleet.errors import DownloadInvalidError
 from fleet.faults import pause_point
-from knowledge.entries import FaqEntry
+from knowledge.entries import Document, FaqEntry
 from knowledge.store import FaqStore
 
 _LOGGER = logging.getLogger(__name__)
 
 _ENTRY_KEYS = {"id", "question", "answer", "spoken_answer", "alternates", "category", "language", "enabled"}
+_DOCUMENT_KEYS = {"id", "title", "body", "language"}
 
 
 def pending_turns(db: sqlite_utils.Database, limit: int) -> list[dict[str, Any]]:
@@ -49,9 +50,9 @@ def applied_versions(db: sqlite_utils.Database) -> dict[str, int]:
     return {kb: int(v) for kb, v in db.execute("SELECT kb, version FROM fleet_kb_versions").fetchall()}
 
 
-def entries_from_payload(raw: Any) -> list[FaqEntry]:
+def entries_from_payload(raw: Any, *, allow_empty: bool = False) -> list[FaqEntry]:
     """The downloaded entries as :class:`FaqEntry` objects; any surprise refuses the whole download."""
-    if not isinstance(raw, list) or not raw:
+    if not isinstance(raw, list) or (not raw and not allow_empty):
         raise DownloadInvalidError("the downloaded version holds no entries", hint="publish it again on the server")
     entries = []
     for n, item in enumerate(raw, 1):
@@ -68,12 +69,41 @@ def entries_from_payload(raw: Any) -> list[FaqEntry]:
     return entries
 
 
-def apply_version(store: FaqStore, kb: str, version: int, sha256: str, title: str, entries: list[FaqEntry]) -> int:
-    """Make ``entries`` what the kiosk answers under ``kb`` (old entries soft-deleted), in one transaction."""
+def documents_from_payload(raw: Any) -> list[Document]:
+    """The downloaded documents as :class:`Document` objects (each with an id and a body), or refused whole."""
+    if not isinstance(raw, list):
+        raise DownloadInvalidError("the downloaded version's documents are not a list")
+    docs = []
+    for n, item in enumerate(raw, 1):
+        ok = isinstance(item, dict) and set(item) <= _DOCUMENT_KEYS and {"id", "body"} <= set(item)
+        if not ok or not all(isinstance(v, str) for v in item.values()) or not item["id"] or not item["body"].strip():
+            raise DownloadInvalidError(f"document {n} of the downloaded version is malformed")
+        docs.append(Document(item["id"], item.get("title") or item["id"], item["body"], item.get("language") or "en"))
+    return docs
+
+
+def apply_version(
+    store: FaqStore,
+    kb: str,
+    version: int,
+    sha256: str,
+    title: str,
+    entries: list[FaqEntry],
+    documents: list[Document] | None = None,
+) -> int:
+    """Make ``entries`` (and, when given, ``documents``) what the kiosk answers under ``kb`` in one transaction:
+    old entries soft-deleted, documents not in the version removed. ``documents`` None leaves them alone."""
     with transaction(store.db):
         if not store.kb_exists(kb):
             store.create_kb(kb, title=title or kb)
         count = store.replace_all(kb, entries, replace_existing=True, changed_by="fleet")
+        if documents is not None:
+            keep = {doc.id for doc in documents}
+            for old in store.documents(kb):
+                if old.id not in keep:
+                    store.delete_document(kb, old.id)
+            for doc in documents:
+                store.add_document(kb, doc)
         store.db.execute(
             """INSERT INTO fleet_kb_versions (kb, version, sha256, applied_at) VALUES (?, ?, ?, ?)
                ON CONFLICT(kb) DO UPDATE SET version = excluded.version, sha256 = excluded.sha256,
@@ -81,5 +111,11 @@ def apply_version(store: FaqStore, kb: str, version: int, sha256: str, title: st
             [kb, version, sha256, utcnow()],
         )
         pause_point("applying")
-    _LOGGER.info("fleet: %s version %d applied (%d entries)", kb, version, count)
+    _LOGGER.info(
+        "fleet: %s version %d applied (%d entries, %s documents)",
+        kb,
+        version,
+        count,
+        "unchanged" if documents is None else len(documents),
+    )
     return count

@@ -3,8 +3,13 @@
 The kiosk API (JSON over HTTP, ``Authorization: Bearer <credential>`` except for joining)::
 
     POST /api/v1/join       {"code", "software_version"}     -> {"kiosk_id", "site", "credential"}
-    POST /api/v1/heartbeat  {"state", "kb_versions", ...}    -> {"target": {"bank": {"version", "sha256"}}}
-    GET  /api/v1/kb/NAME/VERSION                             -> {"kb", "version", "title", "sha256", "entries"}
+    POST /api/v1/heartbeat  {"state", "kb_versions", "settings_version", "avatar_versions", ...}
+                                                             -> {"target": {"bank": {"version", "sha256"}},
+                                                                 "settings": {"version", "sha256"} | null,
+                                                                 "avatars": {"anna": {"version", "sha256", "size"}}}
+    GET  /api/v1/kb/NAME/VERSION                 -> {"kb", "version", "title", "sha256", "entries", "documents"}
+    GET  /api/v1/settings/VERSION                -> {"version", "sha256", "settings": {section: {key: value}}}
+    GET  /api/v1/avatar/NAME/VERSION             -> the pack as .tar.gz (its SHA-256 as announced in the target)
     POST /api/v1/turns      {"kiosk_id", "site", "turns": [{"id", "ts", "kb", "text", "answer", "mode", "faq_id"}]}
                                                              -> {"acked": [ids], "stored": n, "duplicates": n}
 
@@ -61,3 +66,13 @@ def canonical_entries(entries: list[dict[str, Any]]) -> bytes:
 def entries_digest(entries: list[dict[str, Any]]) -> str:
     """The SHA-256 a kiosk checks a downloaded version against before it changes anything."""
     return hashlib.sha256(canonical_entries(entries)).hexdigest()
+
+
+def version_digest(entries: list[dict[str, Any]], documents: list[dict[str, Any]] | None = None) -> str:
+    """The digest of a knowledge version; without documents it is :func:`entries_digest` (older kiosks check that)."""
+    if not documents:
+        return entries_digest(entries)
+    body = {"documents": documents, "entries": entries}
+    return hashlib.sha256(
+        json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+    ).hexdigest()

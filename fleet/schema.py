@@ -114,6 +114,96 @@ CREATE INDEX kiosks_last_seen ON kiosks(last_seen);
 """
 
 
+_M004 = """
+CREATE TABLE kb_drafts (
+    kb TEXT PRIMARY KEY,
+    title TEXT NOT NULL DEFAULT '',
+    base_version INTEGER,
+    revision INTEGER NOT NULL DEFAULT 1,
+    created_by TEXT NOT NULL DEFAULT '',
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_by TEXT NOT NULL DEFAULT '',
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE TABLE kb_draft_entries (
+    kb TEXT NOT NULL REFERENCES kb_drafts(kb) ON DELETE CASCADE,
+    faq_id TEXT NOT NULL,
+    seq BIGSERIAL,
+    entry JSONB NOT NULL,
+    entry_rev INTEGER NOT NULL DEFAULT 1,
+    updated_by TEXT NOT NULL DEFAULT '',
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (kb, faq_id)
+);
+CREATE INDEX kb_draft_entries_order ON kb_draft_entries(kb, seq);
+CREATE TABLE kb_draft_imports (
+    token_hash TEXT PRIMARY KEY,
+    kb TEXT NOT NULL REFERENCES kb_drafts(kb) ON DELETE CASCADE,
+    username TEXT NOT NULL,
+    filename TEXT NOT NULL DEFAULT '',
+    replace_existing BOOLEAN NOT NULL DEFAULT false,
+    entries JSONB NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX turns_mode_ts ON turns(mode, ts);
+"""
+
+# settings and avatar packs published like knowledge, documents inside knowledge versions, what each kiosk
+# applied of them, silence alerts (with their webhook delivery) and the server's own settings (retention)
+_M003 = """
+ALTER TABLE kb_versions ADD COLUMN documents JSONB NOT NULL DEFAULT '[]';
+ALTER TABLE kb_versions ADD COLUMN document_count INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE settings_versions (
+    version INTEGER PRIMARY KEY,
+    site TEXT REFERENCES sites(name),
+    settings JSONB NOT NULL,
+    sha256 TEXT NOT NULL,
+    source TEXT NOT NULL DEFAULT '',
+    rollback_of INTEGER,
+    published_by TEXT NOT NULL DEFAULT '',
+    published_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX settings_versions_target ON settings_versions(site, version DESC);
+CREATE TABLE avatar_versions (
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    site TEXT REFERENCES sites(name),
+    archive BYTEA NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    source TEXT NOT NULL DEFAULT '',
+    rollback_of INTEGER,
+    published_by TEXT NOT NULL DEFAULT '',
+    published_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (name, version)
+);
+CREATE INDEX avatar_versions_target ON avatar_versions(site, name, version DESC);
+ALTER TABLE kb_versions ADD COLUMN rollback_of INTEGER;
+ALTER TABLE kiosks ADD COLUMN settings_version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE kiosks ADD COLUMN avatar_versions JSONB NOT NULL DEFAULT '{}';
+CREATE TABLE alerts (
+    id BIGSERIAL PRIMARY KEY,
+    kiosk_id TEXT NOT NULL REFERENCES kiosks(id),
+    site TEXT NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'silent',
+    last_seen TIMESTAMPTZ,
+    raised_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    cleared_at TIMESTAMPTZ,
+    notify_state TEXT NOT NULL DEFAULT 'none' CHECK (notify_state IN ('none', 'pending', 'sent', 'failed')),
+    notify_attempts INTEGER NOT NULL DEFAULT 0,
+    notify_after TIMESTAMPTZ,
+    notify_error TEXT NOT NULL DEFAULT ''
+);
+CREATE UNIQUE INDEX alerts_open ON alerts(kiosk_id, kind) WHERE cleared_at IS NULL;
+CREATE INDEX alerts_notify ON alerts(notify_state, notify_after);
+CREATE TABLE server_settings (
+    key TEXT PRIMARY KEY,
+    value JSONB NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+"""
+
+
 def _sql(text: str) -> Callable[[psycopg.Connection], None]:
     def apply(conn: psycopg.Connection) -> None:
         conn.execute(text)
@@ -124,6 +214,8 @@ def _sql(text: str) -> Callable[[psycopg.Connection], None]:
 MIGRATIONS: list[tuple[int, str, Callable[[psycopg.Connection], None]]] = [
     (1, "fleet", _sql(_M001)),
     (2, "web-sessions", _sql(_M002)),
+    (3, "settings-avatars-alerts", _sql(_M003)),
+    (4, "kb-drafts", _sql(_M004)),
 ]
 
 
@@ -164,8 +256,9 @@ def migrate(url: str) -> int:
                     code="fleet-db-too-new",
                     hint="upgrade the kiosk software on the server",
                 )
+            done = {int(r[0]) for r in conn.execute("SELECT version FROM schema_version").fetchall()}
             for version, name, apply in MIGRATIONS:
-                if version <= current:
+                if version in done:  # by number, not "up to the newest": one made on a branch may come later
                     continue
                 with conn.transaction():
                     apply(conn)

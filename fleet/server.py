@@ -14,7 +14,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -34,6 +34,9 @@ from fleet.protocol import (
     MAX_TURNS_PER_BATCH,
 )
 from fleet.store import FleetStore, KioskIdentity
+
+if TYPE_CHECKING:
+    from fleet.maintenance import FleetUpkeep
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -68,13 +71,15 @@ class JoinRequest(_Strict):
 class HeartbeatRequest(_Strict):
     state: str = Field(min_length=1, max_length=MAX_STATE)
     kb_versions: dict[str, int] = Field(default_factory=dict, max_length=64)
+    settings_version: int = Field(default=0, ge=0, le=2**31 - 1)
+    avatar_versions: dict[str, int] = Field(default_factory=dict, max_length=64)
     software_version: str = Field(default="", max_length=80)
     last_error: str = Field(default="", max_length=MAX_ERROR_TEXT)
     health: dict[str, float | int | str | None] = Field(default_factory=dict, max_length=32)
 
     _text = field_validator("state", "software_version", "last_error")(_no_nul)
 
-    @field_validator("kb_versions", "health")
+    @field_validator("kb_versions", "avatar_versions", "health")
     @classmethod
     def _small(cls, value: dict) -> dict:
         if len(json.dumps(value)) > MAX_REPORT_BYTES:
@@ -148,16 +153,26 @@ def _parse(model: type[BaseModel], data: Any) -> Any:
 
 
 def create_app(
-    store: FleetStore, *, web: bool = True, close_store: bool = False, secure_cookies: bool = False
+    store: FleetStore,
+    *,
+    web: bool = True,
+    close_store: bool = False,
+    secure_cookies: bool = False,
+    upkeep: FleetUpkeep | None = None,
 ) -> FastAPI:
-    """The fleet server on ``store``; ``web`` adds the operators' pages (:mod:`fleet.web`)."""
+    """The fleet server on ``store``; ``web`` adds the operators' pages (:mod:`fleet.web`); ``upkeep`` (retention,
+    silence alerts, webhook) runs in the background while the app does."""
     kb_cache = _KbCache()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if upkeep is not None:
+            upkeep.start()
         try:
             yield
         finally:
+            if upkeep is not None:
+                await run_in_threadpool(upkeep.stop)
             if close_store:
                 store.close()
 
@@ -222,9 +237,15 @@ def create_app(
     async def heartbeat(request: Request) -> dict[str, Any]:
         credential = credential_of(request)
         req = _parse(HeartbeatRequest, await _json_body(request))
-        found, target = await run_in_threadpool(store.heartbeat, credential, req.model_dump())
+        found, targets = await run_in_threadpool(store.heartbeat_targets, credential, req.model_dump())
         kiosk = check(found)
-        return {"kiosk_id": kiosk.id, "site": kiosk.site, "target": target}
+        return {
+            "kiosk_id": kiosk.id,
+            "site": kiosk.site,
+            "target": targets.kb,
+            "settings": targets.settings,
+            "avatars": targets.avatars,
+        }
 
     @app.get(API + "/kb/{kb}/{version}")
     async def kb_version(request: Request, kb: str, version: int) -> Response:
@@ -241,6 +262,24 @@ def create_app(
             raise ApiError(404, "fleet-kb-not-found", f"no version {version} of {kb!r} for site {kiosk.site}")
         body = cached[1]
         return Response(body, media_type="application/json")
+
+    @app.get(API + "/settings/{version}")
+    async def settings_version(request: Request, version: int) -> Response:
+        kiosk = await kiosk_of(request)
+        payload = await run_in_threadpool(store.settings_payload, version)
+        if payload is None or (payload["site"] is not None and payload["site"] != kiosk.site):
+            raise ApiError(404, "fleet-settings-not-found", f"no settings version {version} for site {kiosk.site}")
+        body = {k: payload[k] for k in ("version", "sha256", "settings")}
+        return JSONResponse(body)
+
+    @app.get(API + "/avatar/{name}/{version}")
+    async def avatar_version(request: Request, name: str, version: int) -> Response:
+        kiosk = await kiosk_of(request)
+        payload = await run_in_threadpool(store.avatar_payload, name, version)
+        if payload is None or (payload["site"] is not None and payload["site"] != kiosk.site):
+            raise ApiError(404, "fleet-avatar-not-found", f"no version {version} of avatar {name!r} for {kiosk.site}")
+        headers = {"X-Content-SHA256": payload["sha256"]}
+        return Response(payload["archive"], media_type="application/gzip", headers=headers)
 
     @app.post(f"{API}/turns")
     async def turns(request: Request) -> dict[str, Any]:

@@ -23,13 +23,15 @@ from fleet.errors import EnrolmentError, FleetDatabaseError, FleetInputError
 from fleet.faults import pause_point
 from fleet.protocol import (
     CODE_ALPHABET,
-    entries_digest,
     new_credential,
     new_enrolment_code,
     normalize_code,
     secret_hash,
+    version_digest,
 )
+from fleet.publishing import PublishingQueries, Targets
 from fleet.schema import connect, migrate
+from fleet.upkeep import UpkeepQueries
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -52,6 +54,41 @@ def check_site(name: str) -> str:
     return name
 
 
+MAX_DOCUMENTS = 500
+MAX_DOCUMENT_CHARS = 2_000_000
+_DOCUMENT_KEYS = {"id", "title", "body", "language"}
+
+
+def check_documents(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Documents of a knowledge version, each ``{id, title, body, language}``: ids unique, bodies not empty."""
+    if len(documents) > MAX_DOCUMENTS:
+        raise FleetInputError(f"{len(documents)} documents; at most {MAX_DOCUMENTS} in one version")
+    seen: set[str] = set()
+    out = []
+    for n, doc in enumerate(documents, 1):
+        if not isinstance(doc, dict) or set(doc) - _DOCUMENT_KEYS or not {"id", "body"} <= set(doc):
+            raise FleetInputError(f"document {n} is malformed", hint=f"keys: {', '.join(sorted(_DOCUMENT_KEYS))}")
+        doc_id, body = doc["id"], doc["body"]
+        if not isinstance(doc_id, str) or not doc_id.strip() or not isinstance(body, str) or not body.strip():
+            raise FleetInputError(f"document {n} needs an id and a body", code="fleet-document-invalid")
+        if len(body) > MAX_DOCUMENT_CHARS or "\x00" in body:
+            raise FleetInputError(
+                f"document {doc_id!r} is too long or holds NUL characters", code="fleet-document-invalid"
+            )
+        if doc_id in seen:
+            raise FleetInputError(f"document id {doc_id!r} appears twice", code="fleet-document-invalid")
+        seen.add(doc_id)
+        out.append(
+            {
+                "id": doc_id,
+                "title": str(doc.get("title") or doc_id),
+                "body": body,
+                "language": str(doc.get("language") or "en"),
+            }
+        )
+    return out
+
+
 @dataclass(frozen=True)
 class KioskIdentity:
     id: str
@@ -59,8 +96,12 @@ class KioskIdentity:
     revoked: bool
 
 
-class FleetStore:
-    """The server's one way into PostgreSQL (a connection pool; migrated on open)."""
+class FleetStore(PublishingQueries, UpkeepQueries):
+    """The server's one way into PostgreSQL (a connection pool; migrated on open).
+
+    Publishing settings and avatar packs, targets and roll-back live in :mod:`fleet.publishing`; retention
+    and silence alerts in :mod:`fleet.upkeep`.
+    """
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10, migrate_schema: bool = True) -> None:
         if migrate_schema:
@@ -192,13 +233,20 @@ class FleetStore:
         """Record what the kiosk reports, in one round trip with its authentication; answer its target.
 
         Returns the kiosk (``None``: unknown credential; ``revoked``: nothing recorded) and the newest
-        version of each knowledge base published for its site.
+        version of each knowledge base published for its site (:meth:`heartbeat_targets` adds settings
+        and avatar packs).
         """
+        kiosk, targets = self.heartbeat_targets(credential, report)
+        return kiosk, targets.kb
+
+    def heartbeat_targets(self, credential: str, report: dict[str, Any]) -> tuple[KioskIdentity | None, Targets]:
+        """As :meth:`heartbeat`, answering every target: knowledge bases, settings and avatar packs."""
         with self.tx() as conn:
             conn.execute("SET LOCAL synchronous_commit = off")  # a heartbeat lost in a crash is harmless
             row = conn.execute(
                 """UPDATE kiosks SET state = %s, kb_versions = %s, software_version = %s, last_error = %s,
-                       health = %s, last_seen = now() WHERE credential_hash = %s AND NOT revoked
+                       health = %s, settings_version = %s, avatar_versions = %s, last_seen = now()
+                   WHERE credential_hash = %s AND NOT revoked
                    RETURNING id, site""",
                 [
                     report["state"],
@@ -206,6 +254,8 @@ class FleetStore:
                     report["software_version"],
                     report["last_error"],
                     Jsonb(report["health"]),
+                    int(report.get("settings_version") or 0),
+                    Jsonb(report.get("avatar_versions") or {}),
                     secret_hash(credential),
                 ],
             ).fetchone()
@@ -213,28 +263,20 @@ class FleetStore:
                 found = conn.execute(
                     "SELECT id, site, revoked FROM kiosks WHERE credential_hash = %s", [secret_hash(credential)]
                 ).fetchone()
-                return (None if found is None else KioskIdentity(found["id"], found["site"], True)), {}
-            return KioskIdentity(row["id"], row["site"], False), self._target(conn, row["site"])
-
-    @staticmethod
-    def _target(conn: psycopg.Connection, site: str) -> dict[str, dict[str, Any]]:
-        rows = conn.execute(
-            """SELECT DISTINCT ON (kb) kb, version, sha256 FROM kb_versions
-               WHERE site IS NULL OR site = %s ORDER BY kb, version DESC""",
-            [site],
-        ).fetchall()
-        return {r["kb"]: {"version": r["version"], "sha256": r["sha256"]} for r in rows}
+                return (None if found is None else KioskIdentity(found["id"], found["site"], True)), Targets()
+            return KioskIdentity(row["id"], row["site"], False), self._targets(conn, row["site"])
 
     def target(self, site: str) -> dict[str, dict[str, Any]]:
         with self.tx() as conn:
-            return self._target(conn, site)
+            return self._targets(conn, site).kb
 
     def kiosks(self, site: str | None = None) -> list[dict[str, Any]]:
         where, params = ("WHERE site = %s", [site]) if site else ("", [])
         with self.tx() as conn:
             rows = conn.execute(
-                f"""SELECT id, site, state, revoked, kb_versions, software_version, last_error, health,
-                       joined_at, last_seen FROM kiosks {where} ORDER BY site, id""",
+                f"""SELECT id, site, state, revoked, kb_versions, settings_version, avatar_versions,
+                       software_version, last_error, health, joined_at, last_seen FROM kiosks {where}
+                   ORDER BY site, id""",
                 params,
             ).fetchall()
         return [{**r, "joined_at": iso(r["joined_at"]), "last_seen": iso(r["last_seen"])} for r in rows]
@@ -249,30 +291,66 @@ class FleetStore:
         title: str = "",
         source: str = "",
         actor: str = "cli",
+        documents: list[dict[str, Any]] | None = None,
+        rollback_of: int | None = None,
     ) -> int:
-        """Store ``entries`` as the next version of ``kb`` for ``site`` (``None``: every site); returns it."""
-        if not entries:
-            raise FleetInputError("nothing to publish: no entries", hint="check the file")
-        digest = entries_digest(entries)
+        """Store ``entries`` and ``documents`` (``{id, title, body, language}``) as the next version of ``kb`` for
+        ``site`` (``None``: every site); returns it. The version is the whole knowledge base: a kiosk answers from
+        these entries and documents only. ``documents`` None keeps those of the newest version for the same target
+        (publishing new entries does not drop the documents); ``[]`` publishes none."""
+        if documents is not None:
+            documents = check_documents(documents)
         with self.tx() as conn:
             if site is not None:
                 self.require_site(conn, site)
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"kb:{kb}"])
+            if documents is None:
+                documents = self._last_documents(conn, kb, site)
+            if not entries and not documents:
+                raise FleetInputError("nothing to publish: no entries and no documents", hint="check the file")
+            digest = version_digest(entries, documents)
             row = conn.execute("SELECT COALESCE(MAX(version), 0) + 1 AS v FROM kb_versions WHERE kb = %s", [kb])
             version = int(row.fetchone()["v"])
             conn.execute(
-                """INSERT INTO kb_versions (kb, version, title, site, entries, entry_count, sha256, source, published_by)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
-                [kb, version, title or kb, site, Jsonb(entries), len(entries), digest, source, actor],
+                """INSERT INTO kb_versions (kb, version, title, site, entries, entry_count, documents, document_count,
+                       sha256, source, rollback_of, published_by)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+                [
+                    kb,
+                    version,
+                    title or kb,
+                    site,
+                    Jsonb(entries),
+                    len(entries),
+                    Jsonb(documents),
+                    len(documents),
+                    digest,
+                    source,
+                    rollback_of,
+                    actor,
+                ],
             )
-            self._audit(conn, actor, "publish", f"{kb} v{version}", f"{len(entries)} entries for {site or 'all sites'}")
+            what = f"{len(entries)} entries, {len(documents)} documents"
+            if rollback_of:
+                what = f"rollback to v{rollback_of}: {what}"
+            self._audit(conn, actor, "publish", f"{kb} v{version}", f"{what} for {site or 'all sites'}")
         return version
+
+    @staticmethod
+    def _last_documents(conn: psycopg.Connection, kb: str, site: str | None) -> list[dict[str, Any]]:
+        row = conn.execute(
+            """SELECT documents FROM kb_versions WHERE kb = %s AND site IS NOT DISTINCT FROM %s
+               ORDER BY version DESC LIMIT 1""",
+            [kb, site],
+        ).fetchone()
+        return list(row["documents"]) if row else []
 
     def kb_payload(self, kb: str, version: int) -> dict[str, Any] | None:
         """A published version with its target ``site`` (``None``: every site)."""
         with self.tx() as conn:
             row = conn.execute(
-                "SELECT kb, version, title, site, sha256, entries FROM kb_versions WHERE kb = %s AND version = %s",
+                """SELECT kb, version, title, site, sha256, entries, documents FROM kb_versions
+                   WHERE kb = %s AND version = %s""",
                 [kb, version],
             ).fetchone()
         return dict(row) if row else None
@@ -281,8 +359,8 @@ class FleetStore:
         where, params = ("WHERE kb = %s", [kb]) if kb else ("", [])
         with self.tx() as conn:
             rows = conn.execute(
-                f"""SELECT kb, version, title, site, entry_count, sha256, published_by, published_at
-                    FROM kb_versions {where} ORDER BY kb, version DESC""",
+                f"""SELECT kb, version, title, site, entry_count, document_count, sha256, source, rollback_of,
+                        published_by, published_at FROM kb_versions {where} ORDER BY kb, version DESC""",
                 params,
             ).fetchall()
         return [{**r, "published_at": iso(r["published_at"])} for r in rows]

@@ -1,4 +1,8 @@
-"""The fleet's operator pages: kiosks at a glance and conversations across kiosks.
+"""The fleet's operator pages: sign-in, kiosks at a glance with the alert list, conversations across kiosks.
+
+Knowledge (drafts, import, try a question, publish, roll back), unanswered questions and analytics are
+routers of their own (:mod:`fleet.pages_knowledge`, :mod:`fleet.pages_entries`, :mod:`fleet.pages_reports`)
+mounted here, sharing :mod:`fleet.webkit`.
 
 Signed in like the admin app: argon2id passwords (:mod:`fleet.users`), a random session token in an
 HttpOnly, SameSite=Strict cookie whose SHA-256 is kept in PostgreSQL (``web_sessions``, so any server
@@ -12,49 +16,38 @@ import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from admin_web.security import PRE_CSRF_COOKIE, new_token, tokens_match
+from fleet.draft_matcher import DraftMatcher
+from fleet.drafts import DraftStore
 from fleet.protocol import secret_hash
 from fleet.store import FleetStore
-from fleet.users import FleetUser, FleetUsers
+from fleet.users import FleetUsers
+from fleet.webkit import (
+    SESSION_COOKIE,
+    FleetWeb,
+    LoginRequiredError,
+    PageError,
+    Session,
+    current_session,
+    login_required,
+    make_templates,
+    page_error,
+    to_login,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
-TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "admin_web" / "static"
-SESSION_COOKIE = "kiosk_fleet_session"
-SESSION_IDLE = timedelta(minutes=30)
 LOGIN_FREE_FAILURES = 5
 LOGIN_WINDOW = timedelta(minutes=15)
 DOWN_AFTER_MIN = 5
 TURNS_PAGE = 100
-
-
-class _Session:
-    def __init__(self, user: FleetUser, csrf: str) -> None:
-        self.user, self.csrf = user, csrf
-
-
-def _session(store: FleetStore, users: FleetUsers, token: str | None) -> _Session | None:
-    if not token:
-        return None
-    with store.tx() as conn:
-        row = conn.execute(
-            """UPDATE web_sessions SET last_seen = now() WHERE token_hash = %s AND last_seen > now() - %s
-               RETURNING username, csrf_token""",
-            [secret_hash(token), SESSION_IDLE],
-        ).fetchone()
-    if row is None:
-        return None
-    user = users.get(row["username"])
-    return _Session(user, row["csrf_token"]) if user is not None and not user.disabled else None
 
 
 def _failures(store: FleetStore, name: str) -> int:
@@ -96,25 +89,37 @@ def _age_minutes(last_seen: str | None, now: datetime) -> float | None:
     return (now - datetime.fromisoformat(last_seen.replace("Z", "+00:00"))).total_seconds() / 60
 
 
-def add_pages(app: FastAPI, store: FleetStore, *, secure_cookies: bool = False) -> None:
-    """Mount the sign-in, kiosks and conversations pages on the fleet app."""
+def silent_kiosks(kiosks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The alert list: kiosks not revoked that are down, the longest silent first (never seen: at the top)."""
+    down = [k for k in kiosks if k["down"] and not k["revoked"]]
+    return sorted(down, key=lambda k: (k["age_min"] is not None, -(k["age_min"] or 0), k["id"]))
+
+
+def add_pages(
+    app: FastAPI, store: FleetStore, *, secure_cookies: bool = False, matcher: DraftMatcher | None = None
+) -> None:
+    """Mount every operator page on the fleet app (``matcher``: the "try a question" engine to share)."""
+    from fleet import pages_entries, pages_knowledge, pages_reports
+
     users = FleetUsers(store)
-    templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
-    templates.env.autoescape = True
+    templates = make_templates()
+    app.state.fleet_web = FleetWeb(store, users, DraftStore(store), matcher or DraftMatcher(), templates)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    app.add_exception_handler(PageError, page_error)
+    app.add_exception_handler(LoginRequiredError, login_required)
+    for module in (pages_knowledge, pages_entries, pages_reports):
+        app.include_router(module.router)
 
     def cookie(response: Response, name: str, value: str, max_age: int | None = None) -> None:
         response.set_cookie(
             name, value, max_age=max_age, httponly=True, samesite="strict", secure=secure_cookies, path="/"
         )
 
-    async def current(request: Request) -> _Session | None:
-        return await run_in_threadpool(_session, store, users, request.cookies.get(SESSION_COOKIE))
-
-    def to_login(request: Request) -> Response:
-        return RedirectResponse("/login?next=" + quote(request.url.path, safe=""), status_code=303)
+    async def current(request: Request) -> Session | None:
+        return await current_session(request)
 
     def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        context.setdefault("path", request.url.path)
         return templates.TemplateResponse(request, name, context, status_code=status)
 
     @app.get("/login", response_class=HTMLResponse)
@@ -179,9 +184,10 @@ def add_pages(app: FastAPI, store: FleetStore, *, secure_cookies: bool = False) 
             is_down = row["revoked"] or age is None or age > down_after
             down += bool(is_down and not row["revoked"])
             kiosks.append({**row, "age_min": None if age is None else round(age, 1), "down": is_down})
+        alerts = silent_kiosks(kiosks)
         return page(
             request, "fleet_kiosks.html", user=session.user, csrf=session.csrf, kiosks=kiosks, down=down,
-            down_after=down_after,
+            down_after=down_after, alerts=alerts,
         )  # fmt: skip
 
     @app.get("/conversations", response_class=HTMLResponse)

@@ -13,7 +13,6 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -73,10 +72,35 @@ def fleet() -> None:
 @click.option("--tls-cert", type=click.Path(dir_okay=False, exists=True), default=None, help="TLS certificate (PEM).")
 @click.option("--tls-key", type=click.Path(dir_okay=False, exists=True), default=None, help="Its private key (PEM).")
 @click.option("--insecure-lan", is_flag=True, help="Allow a non-loopback --host without TLS (credentials in clear).")
+@click.option(
+    "--retention-days",
+    type=click.IntRange(0, 36500),
+    default=90,
+    show_default=True,
+    envvar="KIOSK_FLEET_RETENTION_DAYS",
+    help="Delete turns older than this, checked every hour (0: keep them for ever).",
+)
+@click.option(
+    "--alert-after-minutes",
+    type=click.FloatRange(1, 7 * 24 * 60),
+    default=15.0,
+    show_default=True,
+    help="A kiosk not heard from for this long raises an alert (cleared when it is back).",
+)
+@click.option("--webhook", "webhook_url", default="", metavar="URL", help="POST each new alert as JSON to URL.")
 def serve(
-    database_url: str, host: str, port: int, tls_cert: str | None, tls_key: str | None, insecure_lan: bool
+    database_url: str,
+    host: str,
+    port: int,
+    tls_cert: str | None,
+    tls_key: str | None,
+    insecure_lan: bool,
+    retention_days: int,
+    alert_after_minutes: float,
+    webhook_url: str,
 ) -> None:
-    """Serve the kiosks' API and the fleet pages. Stateless: run several against one database."""
+    """Serve the kiosks' API and the fleet pages, purge old turns and watch for silent kiosks. Stateless: run
+    several against one database."""
     if bool(tls_cert) != bool(tls_key):
         raise SettingsError("--tls-cert and --tls-key go together", hint="give both, or neither for HTTP")
     if not tls_cert and not is_loopback(host) and not insecure_lan:
@@ -86,13 +110,21 @@ def serve(
             code="fleet-insecure",
             hint="give --tls-cert and --tls-key, listen on 127.0.0.1 behind a TLS proxy, or pass --insecure-lan",
         )
+    if webhook_url and not webhook_url.startswith(("http://", "https://")):
+        raise click.BadParameter(f"{webhook_url!r} is not an http(s) URL", param_hint="--webhook")
+    from datetime import timedelta
+
     import uvicorn
 
+    from fleet.maintenance import FleetUpkeep, UpkeepPolicy
     from fleet.server import create_app
     from fleet.store import FleetStore
 
     store = FleetStore(database_url, min_size=2, max_size=10)
-    app = create_app(store, close_store=True, secure_cookies=bool(tls_cert))
+    policy = UpkeepPolicy(
+        retention_days=retention_days, silent_after=timedelta(minutes=alert_after_minutes), webhook_url=webhook_url
+    )
+    app = create_app(store, close_store=True, secure_cookies=bool(tls_cert), upkeep=FleetUpkeep(store, policy))
     scheme = "https" if tls_cert else "http"
     click.echo(f"Fleet server on {scheme}://{host}:{port}/ (Ctrl+C stops it)", err=True)
     uvicorn.run(
@@ -139,53 +171,6 @@ def enrol_code(site: str, hours: float, database_url: str) -> None:
         code = store.create_enrolment_code(site, ttl=timedelta(hours=hours))
     click.echo(f"one kiosk of site {site} can join with this code within {hours:g} h:", err=True)
     click.echo(code)
-
-
-@fleet.command("publish")
-@click.argument("kb_name")
-@click.option("--from", "source", type=click.Path(path_type=Path, dir_okay=False), required=True, help="CSV/JSONL/MD.")
-@click.option("--site", default=None, help="Publish for this site only.")
-@click.option("--all", "all_sites", is_flag=True, help="Publish for every site.")
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "md"]), default=None)
-@click.option("--title", default="", help="Title of the knowledge base (default: its name).")
-@click.option("--json", "as_json", is_flag=True)
-@DATABASE_OPTION
-def publish(
-    kb_name: str,
-    source: Path,
-    site: str | None,
-    all_sites: bool,
-    fmt: str | None,
-    title: str,
-    as_json: bool,
-    database_url: str,
-) -> None:
-    """Publish FILE as the next version of KB_NAME: kiosks of the target answer from it after their next sync."""
-    from fleet.protocol import entries_digest
-    from knowledge.io import parse_file
-    from knowledge.store import check_kb_name
-
-    if all_sites == (site is not None):
-        raise click.UsageError("give exactly one of --site S or --all")
-    check_kb_name(kb_name)
-    result = parse_file(source, fmt)
-    for problem in result.problems:
-        click.echo(f"{source.name}: {problem}", err=True)
-    result.raise_for_problems(source.name)
-    entries = [entry.content() for entry in result.entries]
-    with _store(database_url) as store:
-        version = store.publish(kb_name, entries, site=site, title=title, source=source.name)
-    report = {
-        "kb": kb_name,
-        "version": version,
-        "site": site,
-        "entries": len(entries),
-        "sha256": entries_digest(entries),
-    }
-    if as_json:
-        click.echo(json.dumps(report))
-    else:
-        click.echo(f"published {kb_name} version {version} ({len(entries)} entries) for {site or 'every site'}")
 
 
 @fleet.command("kiosks")
@@ -319,8 +304,13 @@ def sync(app: AppContext, as_json: bool, forever: bool) -> None:
     if as_json:
         click.echo(json.dumps(report.to_dict()))
     else:
-        applied = ", ".join(f"{k} v{v}" for k, v in report.applied.items()) or "nothing new"
-        click.echo(f"pulled: {applied}; pushed {report.pushed} turns ({report.pending} waiting)")
+        pulled = [f"{k} v{v} ({report.documents.get(k, 0)} documents)" for k, v in report.applied.items()]
+        pulled += [f"avatar {k} v{v}" for k, v in report.avatars.items()]
+        if report.settings:
+            pulled.append(f"settings v{report.settings} (used from the next start)")
+        click.echo(
+            f"pulled: {', '.join(pulled) or 'nothing new'}; pushed {report.pushed} turns ({report.pending} waiting)"
+        )
         for error in report.errors:
             click.echo(f"problem: {error}", err=True)
     if not report.ok:
@@ -341,3 +331,14 @@ def status(app: AppContext, as_json: bool) -> None:
         return
     for key, value in report.items():
         click.echo(f"{key:<16} {value}")
+
+
+def _add_publishing_commands() -> None:
+    """The publishing and upkeep commands live in :mod:`kiosk.fleet_publish_cli` (this module stays small)."""
+    from kiosk.fleet_publish_cli import COMMANDS
+
+    for command in COMMANDS:
+        fleet.add_command(command)
+
+
+_add_publishing_commands()
