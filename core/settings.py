@@ -249,6 +249,35 @@ class FleetSection:
 
 
 @dataclass(frozen=True)
+class LearningSection:
+    """The nightly fine-tune of the sentence embedding on the knowledge base's own phrasings (`kiosk kb finetune`)."""
+
+    finetune_at: str = setting(
+        "03:00",
+        "Local time (HH:MM) after which the kiosk fine-tunes its embedding, once a night, when it has been idle "
+        "and its knowledge base changed since the last run; empty: never.",
+    )
+    idle_minutes: float = setting(
+        30.0, "Minutes without a visitor before the nightly fine-tune starts.", minimum=1.0, maximum=1440.0
+    )
+    window_hours: float = setting(
+        4.0, "Hours after finetune_at during which the nightly fine-tune may start.", minimum=0.5, maximum=23.0
+    )
+    max_minutes: float = setting(
+        60.0,
+        "Training time of one run (the held-out check and the index build come on top).",
+        minimum=1.0,
+        maximum=600.0,
+    )
+    min_gain: float = setting(
+        0.005,
+        "Held-out top-1 the fine-tuned model must gain (a fraction) before the kiosk switches to it.",
+        minimum=0.0,
+        maximum=1.0,
+    )
+
+
+@dataclass(frozen=True)
 class LoggingSection:
     """Logs under $KIOSK_HOME/logs."""
 
@@ -274,6 +303,7 @@ class Settings:
     models: ModelsSection = field(default_factory=ModelsSection)
     logging: LoggingSection = field(default_factory=LoggingSection)
     fleet: FleetSection = field(default_factory=FleetSection)
+    learning: LearningSection = field(default_factory=LearningSection)
 
 
 @dataclass(frozen=True)

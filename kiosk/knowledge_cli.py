@@ -270,3 +270,48 @@ def _read_eval_rows(file: Path) -> list[tuple[str, str]]:
     if not rows:
         raise ImportFailedError(f"{file.name}: no rows")
     return rows
+
+
+@kb.command("finetune")
+@KB_OPTION
+@click.option("--minutes", type=click.FloatRange(0.1, 600.0), default=None, help="Training time budget.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+def kb_finetune(app: AppContext, kb_name: str | None, minutes: float | None, as_json: bool) -> None:
+    """Fine-tune the sentence embedding on the knowledge base's own phrasings now; switch to it if a held-out check
+    improves by more than [learning] min_gain (the kiosk does this at night by itself: [learning] finetune_at)."""
+    from knowledge.finetune import FinetuneOptions, FinetuneStoppedError, finetune_kb
+
+    services = app.services
+    name = services.kb_name(kb_name)
+    learning = app.settings.learning
+    options = FinetuneOptions(
+        minutes=minutes if minutes is not None else learning.max_minutes, min_gain=learning.min_gain
+    )
+    try:
+        report = finetune_kb(
+            store=services.store,
+            kb=name,
+            base_model=services.models.require("embeddings"),
+            models_dir=app.home.models_dir,
+            options=options,
+            should_stop=lambda: False,
+        )
+    except KeyboardInterrupt:
+        raise FinetuneStoppedError("the fine-tune was interrupted: nothing changed") from None
+    if as_json:
+        click.echo(json.dumps(report.to_dict()))
+        return
+    click.echo(f"{name}: {report.outcome}: {report.reason}")
+    if report.before_top1 is not None:
+        click.echo(
+            f"  held-out top-1 {report.before_top1:.1%} → {report.after_top1:.1%} on {report.heldout} phrasings; "
+            f"{report.steps} steps ({report.epochs:.2f} passes) in {report.train_seconds:.0f} s, "
+            f"{report.total_seconds:.0f} s in all"
+        )
+    if report.outcome == "switched":
+        applies = name == app.settings.dialog.knowledge_base
+        click.echo(
+            f"  model: {app.home.models_dir / report.model} ({report.model_mb:.0f} MB, index of {report.index_records} "
+            f"phrasings); {'the kiosk uses it from its next start' if applies else 'used when it is the kiosk knowledge base'}"
+        )

@@ -1,12 +1,22 @@
-"""Sentence embeddings from the packaged all-MiniLM-L6-v2 (no download, no Chroma default function)."""
+"""Sentence embeddings from the packaged all-MiniLM-L6-v2 (no download, no Chroma default function).
+
+Which model a kiosk embeds with is :func:`choose_model`'s answer: the packaged (or configured) model,
+unless the overnight fine-tune (:mod:`knowledge.finetune`) switched the kiosk's knowledge base to a
+model trained on its own phrasings. The switch is one small file, ``$KIOSK_HOME/models/finetuned.json``,
+replaced atomically; it names, per knowledge base, a folder under ``$KIOSK_HOME/models`` that holds the
+fine-tuned sentence-transformers model together with the Chroma index and the classifiers built with
+it (vectors of two models are not comparable, so each model keeps its own).
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +24,50 @@ import numpy as np
 from core.errors import KnowledgeError
 
 _LOGGER = logging.getLogger(__name__)
+
+POINTER = "finetuned.json"  # in $KIOSK_HOME/models: {"active": {kb: {"folder": ..., "base": ...}}}
+INDEX_DIR = "chroma"  # inside a fine-tuned folder: the index built with that model
+CACHE_DIR = "cache"  # inside a fine-tuned folder: the classifiers trained on that model's vectors
+
+
+@dataclass(frozen=True)
+class EmbeddingChoice:
+    """The sentence encoder a kiosk matches with, and where the index and classifiers built with it live."""
+
+    model_path: Path
+    index_dir: Path | None = None  # None: the kiosk home's chroma/
+    cache_dir: Path | None = None  # None: the kiosk home's cache/
+    finetuned: str = ""  # the fine-tuned folder's name; "" for the base model
+
+
+def read_pointer(models_dir: Path) -> dict[str, dict[str, str]]:
+    """The fine-tuned model active for each knowledge base (empty when none, or the file is unreadable)."""
+    path = Path(models_dir) / POINTER
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        _LOGGER.warning("ignoring %s (%s): matching uses the base embedding model", path, exc)
+        return {}
+    active = data.get("active") if isinstance(data, dict) else None
+    return {k: v for k, v in active.items() if isinstance(v, dict)} if isinstance(active, dict) else {}
+
+
+def choose_model(base: Path, models_dir: Path, kb: str) -> EmbeddingChoice:
+    """The model to embed with for a kiosk answering from ``kb``: its fine-tuned model when the pointer names one
+    that was trained from ``base`` and is complete on disk, else ``base`` itself."""
+    entry = read_pointer(models_dir).get(kb)
+    if not entry:
+        return EmbeddingChoice(Path(base))
+    folder = Path(models_dir) / str(entry.get("folder", ""))
+    if entry.get("base") and Path(str(entry["base"])) != Path(base):
+        _LOGGER.warning("the fine-tuned model %s was trained from another base model: using %s", folder.name, base)
+        return EmbeddingChoice(Path(base))
+    if not entry.get("folder") or not (folder / "modules.json").is_file() or not (folder / INDEX_DIR).is_dir():
+        _LOGGER.warning("the fine-tuned model %s named in %s is missing: using %s", folder.name, POINTER, base)
+        return EmbeddingChoice(Path(base))
+    return EmbeddingChoice(folder, folder / INDEX_DIR, folder / CACHE_DIR, folder.name)
 
 
 class Embedder:

@@ -23,7 +23,7 @@ from dialog.llm.base import LlmEngine
 from dialog.policy import AnswerPolicy
 from dialog.turns import TurnLog
 from knowledge.demo import ensure_kb
-from knowledge.embeddings import Embedder
+from knowledge.embeddings import Embedder, EmbeddingChoice, choose_model
 from knowledge.index import VectorIndex
 from knowledge.retrieval import Retriever
 from knowledge.store import FaqStore
@@ -67,8 +67,14 @@ class KioskServices:
         return FaqStore.open(self.home.database)
 
     @cached_property
+    def embedding_choice(self) -> EmbeddingChoice:
+        """The packaged model, or the kiosk's knowledge base's fine-tuned one (``knowledge.finetune``)."""
+        base = self.models.require("embeddings")
+        return choose_model(base, self.home.models_dir, self.settings.dialog.knowledge_base)
+
+    @cached_property
     def embedder(self) -> Embedder:
-        return Embedder(self.models.require("embeddings"))
+        return Embedder(self.embedding_choice.model_path)
 
     def loaded_embedder(self) -> Embedder | None:
         """The sentence encoder only if its model is already in memory (never loads it)."""
@@ -77,11 +83,23 @@ class KioskServices:
 
     @cached_property
     def index(self) -> VectorIndex:
-        return VectorIndex(_index_dir(self.home.chroma_dir), self.embedder)
+        path = self.embedding_choice.index_dir or self.home.chroma_dir
+        return VectorIndex(_index_dir(path), self.embedder, status_root=self.home.root)
 
     @cached_property
     def retriever(self) -> Retriever:
-        return Retriever(store=self.store, index=self.index, embedder=self.embedder, cache_dir=self.home.cache_dir)
+        cache_dir = self.embedding_choice.cache_dir or self.home.cache_dir
+        return Retriever(store=self.store, index=self.index, embedder=self.embedder, cache_dir=cache_dir)
+
+    def reload_matching(self, kb: str) -> Retriever:
+        """A retriever for the model the fine-tune pointer names now, prepared for ``kb``; these services use it from
+        now on (after a nightly switch: ``runtime.nightly`` hands it to the kiosk's policy)."""
+        fresh = KioskServices(settings=self.settings, home=self.home)
+        fresh.__dict__["store"] = self.store
+        fresh.retriever.prepare(kb)
+        for name in ("embedding_choice", "embedder", "index", "retriever"):
+            self.__dict__[name] = getattr(fresh, name)
+        return fresh.retriever
 
     @cached_property
     def llm(self) -> LlmEngine:
@@ -238,8 +256,9 @@ class KioskServices:
             "voice_language": self.settings.kiosk.language,
             "confident_end_score": self.settings.vad.confident_end_score,
         }
-        return TurnLoop(
-            policy=self.policy(kb),
+        policy = self.policy(kb)
+        loop = TurnLoop(
+            policy=policy,
             tts=self.tts,
             sink=sink,
             listener=listener,
@@ -247,6 +266,11 @@ class KioskServices:
             voices=self.voice_for,
             **(configured | options),
         )
+        if not loop.synchronous:  # a live kiosk (not the simulator): the nightly fine-tune watches it
+            from runtime.nightly import start_nightly
+
+            start_nightly(self, loop, policy)
+        return loop
 
     @cached_property
     def turn_log(self) -> TurnLog:
