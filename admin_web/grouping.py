@@ -38,6 +38,16 @@ class QuestionGroup:
         return max(t["ts"] for t in self.turns)
 
     @property
+    def turn_ids(self) -> str:
+        """The group's turn ids, comma-separated: what one click approves (the server reads their texts)."""
+        return ",".join(str(t["id"]) for t in self.turns if isinstance(t.get("id"), int))
+
+    @property
+    def asked_back(self) -> bool:
+        """Whether the kiosk asked back ("did you mean ...?") rather than handing off, for some of the group."""
+        return any(t.get("mode") == "clarify" for t in self.turns)
+
+    @property
     def variants(self) -> list[str]:
         seen: dict[str, str] = {}
         for t in self.turns:

@@ -178,3 +178,20 @@ def analytics(db: sqlite_utils.Database, kb: str, *, days: int, today: datetime 
         "top": [{"text": q, "count": n, "mode": m} for q, n, m in top],
         "latency": latency,
     }
+
+
+def unanswered_texts(db: sqlite_utils.Database, kb: str, turn_ids: list[int]) -> list[str]:
+    """What the visitor asked in these fallback / clarify turns of ``kb`` (stored redacted), oldest first.
+
+    The unanswered page approves a whole group of similar questions by its turn ids; turns of another
+    knowledge base or that were answered are ignored, so a forged id adds nothing.
+    """
+    ids = sorted({i for i in turn_ids if i > 0})[:500]
+    if not ids:
+        return []
+    marks = ", ".join("?" for _ in ids)
+    rows = db.execute(
+        f"SELECT text FROM turns WHERE kb = ? AND mode IN ('fallback', 'clarify') AND id IN ({marks}) ORDER BY ts, id",
+        [kb, *ids],
+    ).fetchall()
+    return [row[0] for row in rows if (row[0] or "").strip()]
