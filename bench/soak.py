@@ -347,6 +347,7 @@ def _soak(args: argparse.Namespace, rng: random.Random, tmp: Path, home, sinks: 
         },
         "faults": [f.as_dict() for f in faults],
         "memory": {
+            "malloc_arenas": "default" if args.default_arenas else "capped (core/memory.py)",
             "rss_mb_after_warmup": warm[0]["rss_mb"],
             "rss_mb_end": samples[-1]["rss_mb"],
             "rss_mb_max": max(s["rss_mb"] for s in samples),
@@ -378,7 +379,14 @@ def main() -> None:
     parser.add_argument("--fault-down-s", type=float, default=6.0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true", help="(output is always JSON)")
+    parser.add_argument(
+        "--default-arenas", action="store_true", help="Leave glibc's malloc arenas uncapped (as before core/memory.py)."
+    )
     args = parser.parse_args()
+    if not args.default_arenas:
+        from core.memory import limit_malloc_arenas
+
+        limit_malloc_arenas()  # as `kiosk run` does (kiosk/cli.py)
     if not os.environ.get("DISPLAY"):
         sys.exit("no display: run under scripts/with-test-env.sh")
     try:

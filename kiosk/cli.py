@@ -17,6 +17,7 @@ import click
 from core.errors import KioskError, ModelError
 from core.home import HOME_ENV, KioskHome
 from core.logs import configure_logging
+from core.memory import limit_malloc_arenas
 from core.settings import to_dict, to_toml
 from kiosk.admin_cli import admin
 from kiosk.avatar_cli import avatar, avatars, render
@@ -66,6 +67,7 @@ class KioskGroup(click.Group):
 @click.pass_context
 def main(ctx: click.Context, home: Path | None, verbose: int) -> None:
     """Offline conversational avatar for public kiosks."""
+    limit_malloc_arenas()  # before the first worker thread: flat memory over days (core/memory.py)
     kiosk_home = KioskHome.resolve(home)
     ctx.obj = AppContext(home=kiosk_home, verbose=verbose)
     console_level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
