@@ -229,6 +229,7 @@ def _soak(args: argparse.Namespace, rng: random.Random, tmp: Path, home, sinks: 
 
     app = QApplication.instance() or QApplication(["kiosk-soak"])
     preload_libraries()
+    services.run_live()  # as `kiosk run` does (kiosk/window/launcher.py)
     services.preload(audio=True, kb="bank")
     make_loop, make_source = live_factories(services, "bank")
     window = KioskWindow(

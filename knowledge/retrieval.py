@@ -43,6 +43,7 @@ from knowledge.embeddings import Embedder
 from knowledge.index import SyncReport, VectorIndex, record_id
 from knowledge.spelling import Speller, known_words
 from knowledge.store import FaqStore
+from knowledge.training import train_in_child
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -180,6 +181,7 @@ class Retriever:
         self._other_writer: dict[str, float] = {}  # kb -> when its index was found incomplete, built elsewhere
         self._lexical: dict[str, _LexicalView] = {}
         self.inline_embed = INLINE_EMBED
+        self.train_in_child = False  # the live kiosk: fit the classifier in a child process (knowledge/training.py)
 
     # -- keeping the index in step with SQLite ------------------------------
     def prepare(
@@ -374,7 +376,7 @@ class Retriever:
             self._long_build(kb, f"training the classifier on {len(ids)} phrasings")
         counts = {} if self.index.building(kb) else {"done": len(ids), "total": len(ids)}
         self.index.report(kb, "training", entries=len(set(keys)), **counts)
-        model = IntentClassifier.train(keys, vectors, texts)
+        model = (train_in_child if self.train_in_child else IntentClassifier.train)(keys, vectors, texts)
         if model is not None:
             for old in path.parent.glob(f"{kb}-*.npz"):
                 old.unlink(missing_ok=True)

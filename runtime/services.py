@@ -61,6 +61,14 @@ class KioskServices:
         self.home = home
         self.models = ModelManager(settings=settings, home=home)
         self._voices: dict[str, TtsEngine | None] = {}
+        self.live = False  # the kiosk's own long-running process (`kiosk run`): see :meth:`run_live`
+
+    def run_live(self) -> None:
+        """Set up these services for the kiosk's window process: whatever would stall the window while visitors
+        watch runs elsewhere (today: a retrain after an FAQ edit fits its classifier in a child process)."""
+        self.live = True
+        if "retriever" in self.__dict__:
+            self.retriever.train_in_child = True
 
     @cached_property
     def store(self) -> FaqStore:
@@ -89,13 +97,16 @@ class KioskServices:
     @cached_property
     def retriever(self) -> Retriever:
         cache_dir = self.embedding_choice.cache_dir or self.home.cache_dir
-        return Retriever(store=self.store, index=self.index, embedder=self.embedder, cache_dir=cache_dir)
+        retriever = Retriever(store=self.store, index=self.index, embedder=self.embedder, cache_dir=cache_dir)
+        retriever.train_in_child = self.live
+        return retriever
 
     def reload_matching(self, kb: str) -> Retriever:
         """A retriever for the model the fine-tune pointer names now, prepared for ``kb``; these services use it from
         now on (after a nightly switch: ``runtime.nightly`` hands it to the kiosk's policy)."""
         fresh = KioskServices(settings=self.settings, home=self.home)
         fresh.__dict__["store"] = self.store
+        fresh.live = self.live
         fresh.retriever.prepare(kb)
         for name in ("embedding_choice", "embedder", "index", "retriever"):
             self.__dict__[name] = getattr(fresh, name)

@@ -101,6 +101,7 @@ def run_app(
     app.setFont(QFont("DejaVu Sans", 14))
     fullscreen = not windowed and settings.kiosk.fullscreen
     preload_libraries()
+    services.run_live()
     services.preload(audio=audio, kb=kb)
     make_loop, make_source = live_factories(services, kb, audio=audio)
     window = KioskWindow(
