@@ -44,10 +44,12 @@ def tokens_match(expected: str | None, given: str | None) -> bool:
     return bool(expected) and bool(given) and hmac.compare_digest(str(expected), str(given))
 
 
-def body_limit(path: str) -> int:
-    """The largest body ``path`` accepts: its own limit (exact path), the imports' (prefix), else 1 MiB."""
-    if path in ROUTE_BODY_LIMITS:
-        return ROUTE_BODY_LIMITS[path]
+def body_limit(path: str, routes: dict[str, int] | None = None) -> int:
+    """The largest body ``path`` accepts: its own limit (exact path in ``routes``, default
+    :data:`ROUTE_BODY_LIMITS`), the imports' (prefix), else 1 MiB."""
+    routes = ROUTE_BODY_LIMITS if routes is None else routes
+    if path in routes:
+        return routes[path]
     return UPLOAD_BODY_LIMIT if path.startswith(UPLOAD_PATHS) else DEFAULT_BODY_LIMIT
 
 
@@ -80,16 +82,18 @@ class SecurityHeadersMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Refuses request bodies over the path's limit with 413, by Content-Length or while streaming."""
+    """Refuses request bodies over the path's limit with 413, by Content-Length or while streaming
+    (``routes``: another app's exact paths with limits of their own, instead of :data:`ROUTE_BODY_LIMITS`)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, routes: dict[str, int] | None = None) -> None:
         self.app = app
+        self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = body_limit(scope["path"])
+        limit = body_limit(scope["path"], self.routes)
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:

@@ -7,6 +7,9 @@ Every write bumps the draft's ``revision`` (the "try a question" index is cached
 leaves an audit row. An entry edit carries the entry's ``entry_rev`` it was loaded with: of two editors
 saving the same entry, the second is told instead of silently overwriting the first.
 
+The draft also holds documents (``kb_draft_documents``: a title and a text, checked as a published version's
+are); publishing sends its entries and documents as one version, so a kiosk replaces both at once.
+
 A file import is parsed first (:mod:`knowledge.io`, the parser of ``kiosk kb import``); a clean file is
 kept in ``kb_draft_imports`` under a random token (its hash stored) until its uploader confirms it, so
 any server process can take the confirmation.
@@ -24,9 +27,10 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from fleet.errors import FleetInputError
+from fleet.groups import target_label
 from fleet.outbox import entries_from_payload
 from fleet.protocol import secret_hash
-from fleet.store import FleetStore, iso
+from fleet.store import MAX_DOCUMENTS, FleetStore, check_documents, iso
 from knowledge.entries import FaqEntry, slugify
 from knowledge.store import FaqStore, check_kb_name
 
@@ -126,11 +130,13 @@ class DraftStore:
         """A new draft of ``kb``: the entries of published ``from_version``, or none."""
         check_kb_name(kb)
         entries: list[FaqEntry] = []
+        documents: list[dict[str, Any]] = []
         if from_version is not None:
             payload = self.store.kb_payload(kb, from_version)
             if payload is None:
                 raise FleetInputError(f"{kb} has no version {from_version}", code="fleet-version-unknown")
             entries = entries_from_payload(payload["entries"])
+            documents = check_documents(list(payload["documents"]))
             title = title or payload["title"]
         with self.store.tx() as conn:
             if conn.execute("SELECT 1 FROM kb_drafts WHERE kb = %s", [kb]).fetchone():
@@ -143,8 +149,11 @@ class DraftStore:
                 [kb, title.strip()[:200] or kb, from_version, actor, actor],
             )
             self._write_entries(conn, kb, entries, actor)
+            for doc in documents:
+                self._insert_document(conn, kb, doc, actor)
             source = f"from v{from_version}" if from_version is not None else "empty"
-            self.store._audit(conn, actor, "draft-start", kb, f"{source}, {len(entries)} entries")
+            detail = f"{source}, {len(entries)} entries, {len(documents)} documents"
+            self.store._audit(conn, actor, "draft-start", kb, detail)
         return self.require(kb)
 
     def discard(self, kb: str, *, actor: str) -> None:
@@ -326,8 +335,17 @@ class DraftStore:
         return len(entries), removed
 
     # -- publishing -------------------------------------------------------
-    def publish(self, kb: str, *, site: str | None, actor: str, expected_revision: int | None = None) -> int:
-        """Publish the draft as the next version of ``kb`` for ``site`` (``None``: every site); the version."""
+    def publish(
+        self,
+        kb: str,
+        *,
+        site: str | None,
+        actor: str,
+        expected_revision: int | None = None,
+        group: str | None = None,
+    ) -> int:
+        """Publish the draft (entries and documents) as the next version of ``kb`` for ``site`` or ``group``
+        (neither: every site); the version."""
         draft = self.require(kb)
         if expected_revision is not None and expected_revision != draft.revision:
             raise DraftConflictError(
@@ -336,15 +354,69 @@ class DraftStore:
                 hint="look at it again, then publish",
             )
         entries = [item.entry.content() for item in self.entries(kb)]
+        documents = [{k: d[k] for k in ("id", "title", "body", "language")} for d in self.documents(kb)]
         return self.store.publish(
-            kb, entries, site=site, title=draft.title, source=f"draft revision {draft.revision}", actor=actor
+            kb,
+            entries,
+            documents=documents,  # the draft is the whole knowledge base: its documents exactly
+            site=site,
+            group=group,
+            title=draft.title,
+            source=f"draft revision {draft.revision}",
+            actor=actor,
         )
 
-    def rollback(self, kb: str, version: int, *, site: str | None, actor: str) -> int:
+    def rollback(self, kb: str, version: int, *, site: str | None, actor: str, group: str | None = None) -> int:
         """Publish the entries (and documents) of earlier ``version`` again as a new version: kiosks move forward."""
-        new = self.store.rollback("kb", kb, version, site=site, actor=actor)
+        new = self.store.rollback("kb", kb, version, site=site, group=group, actor=actor)
         with self.store.tx() as conn:
             self.store._audit(
-                conn, actor, "rollback", f"{kb} v{new}", f"entries of v{version} for {site or 'all sites'}"
+                conn, actor, "rollback", f"{kb} v{new}", f"entries of v{version} for {target_label(site, group)}"
             )
         return new
+
+    # -- documents --------------------------------------------------------
+    def documents(self, kb: str) -> list[dict[str, Any]]:
+        """The draft's documents in the order they were added: ``id``, ``title``, ``body``, ``language``, ..."""
+        with self.store.tx() as conn:
+            rows = conn.execute(
+                """SELECT doc_id AS id, title, body, language, updated_by, updated_at FROM kb_draft_documents
+                   WHERE kb = %s ORDER BY seq""",
+                [kb],
+            ).fetchall()
+        return [{**r, "chars": len(r["body"]), "updated_at": iso(r["updated_at"]) or ""} for r in rows]
+
+    @staticmethod
+    def _insert_document(conn: psycopg.Connection, kb: str, doc: dict[str, Any], actor: str) -> None:
+        conn.execute(
+            """INSERT INTO kb_draft_documents (kb, doc_id, title, body, language, updated_by)
+               VALUES (%s, %s, %s, %s, %s, %s)""",
+            [kb, doc["id"], doc["title"], doc["body"], doc["language"], actor],
+        )
+
+    def add_document(self, kb: str, title: str, body: str, *, actor: str, language: str = "en") -> str:
+        """Add a document (its id made from the title) to the draft, checked as a published one is; its id."""
+        title = " ".join(title.split())[:200]
+        if not title:
+            raise FleetInputError("a document needs a title", code="fleet-document-invalid", hint="e.g. Branch guide")
+        base = slugify(title)
+        with self.store.tx() as conn:
+            self._touch(conn, kb, actor)
+            taken = {r["doc_id"] for r in conn.execute("SELECT doc_id FROM kb_draft_documents WHERE kb = %s", [kb])}
+            if len(taken) >= MAX_DOCUMENTS:
+                raise FleetInputError(f"the draft holds {len(taken)} documents; at most {MAX_DOCUMENTS}")
+            doc_id, n = base, 2
+            while doc_id in taken:
+                doc_id, n = f"{base}-{n}", n + 1
+            (doc,) = check_documents([{"id": doc_id, "title": title, "body": body, "language": language or "en"}])
+            self._insert_document(conn, kb, doc, actor)
+            self.store._audit(conn, actor, "draft-document-add", f"{kb}/{doc_id}", f"{len(body)} characters")
+        return doc_id
+
+    def remove_document(self, kb: str, doc_id: str, *, actor: str) -> None:
+        with self.store.tx() as conn:
+            self._touch(conn, kb, actor)
+            gone = conn.execute("DELETE FROM kb_draft_documents WHERE kb = %s AND doc_id = %s", [kb, doc_id])
+            if gone.rowcount == 0:
+                raise DraftMissingError(f"no document {doc_id!r} in the draft of {kb}", code="fleet-document-missing")
+            self.store._audit(conn, actor, "draft-document-remove", f"{kb}/{doc_id}")

@@ -182,6 +182,76 @@ def install_archive(data: bytes, *, name: str, expected_sha256: str, avatars_dir
     return target
 
 
+def archive_from_upload(data: bytes, filename: str, name: str = "") -> tuple[str, bytes]:
+    """An uploaded .tar.gz of a pack folder (as ``kiosk avatar create`` made it, archived at its root or with the
+    folder itself on top) as ``(name, archive)``: every member checked as a kiosk checks a download, unpacked in a
+    scratch folder, then archived again by :func:`make_archive` exactly as ``kiosk fleet publish-avatar`` does.
+    ``name`` empty: the manifest's. Anything wrong raises :class:`FleetInputError`; nothing is kept."""
+    if len(data) > MAX_ARCHIVE_BYTES:
+        raise FleetInputError(
+            f"{filename}: {len(data) >> 20} MiB; a pack archive may hold at most {MAX_ARCHIVE_BYTES >> 20} MiB",
+            code="fleet-avatar-too-large",
+        )
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            members = tar.getmembers()
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise FleetInputError(
+            f"{filename} is not a .tar.gz archive ({exc})",
+            code="fleet-avatar-invalid",
+            hint="archive the pack folder: tar -czf NAME.tar.gz -C $KIOSK_HOME/avatars/NAME .",
+        ) from exc
+    if len(members) > MAX_MEMBERS:
+        raise FleetInputError(
+            f"{filename} holds {len(members)} members; at most {MAX_MEMBERS}", code="fleet-avatar-invalid"
+        )
+    kept, total = [], 0
+    for member in members:
+        if not (member.isfile() or member.isdir()):
+            raise FleetInputError(
+                f"{filename}: member {member.name!r} is a link or device, not a plain file",
+                code="fleet-avatar-invalid",
+                hint="only plain files and folders can be published; nothing was stored",
+            )
+        if member.isdir() and member.name in (".", "./"):
+            continue
+        _check_member_name(member.name, FleetInputError)
+        total += member.size
+        kept.append(member)
+    if total > MAX_UNPACKED_BYTES:
+        raise FleetInputError(
+            f"{filename} unpacks to more than {MAX_UNPACKED_BYTES >> 20} MiB", code="fleet-avatar-too-large"
+        )
+    files = {PurePosixPath(m.name).as_posix() for m in kept if m.isfile()}
+    tops = {PurePosixPath(m.name).parts[0] for m in kept}
+    if MANIFEST in files:
+        root = ""
+    elif len(tops) == 1 and f"{next(iter(tops))}/{MANIFEST}" in files:
+        root = next(iter(tops))
+    else:
+        raise FleetInputError(
+            f"{filename} holds no {MANIFEST} at its top or in one folder", code="fleet-avatar-invalid",
+            hint="archive the folder of an avatar pack (the one holding manifest.json)",
+        )  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="kiosk-avatar-upload-") as scratch:
+        try:
+            with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+                tar.extractall(scratch, members=kept, filter="data")
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise FleetInputError(f"{filename} cannot be unpacked: {exc}", code="fleet-avatar-invalid") from exc
+        folder = Path(scratch) / root
+        try:
+            if not name:
+                try:
+                    name = load_pack_file(folder / MANIFEST).name
+                except AvatarError as exc:
+                    raise FleetInputError(exc.message, code="fleet-avatar-invalid", hint=exc.hint or "") from exc
+            return name, make_archive(name, folder)
+        except FleetInputError as exc:  # name the upload, not the scratch folder
+            message = exc.message.replace(str(folder), filename).replace(scratch, filename)
+            raise FleetInputError(message, code=exc.code, hint=exc.hint) from exc
+
+
 def recover(avatars_dir: Path) -> None:
     """Undo what an interrupted install left: a pack moved aside but not replaced is put back; leftovers go."""
     if not avatars_dir.is_dir():

@@ -204,6 +204,47 @@ CREATE TABLE server_settings (
 """
 
 
+# named groups of sites (a metro's "Line 2", a bank's "North region"), a group as a publishing target beside a
+# site and all (at most one of the two set), and documents in knowledge drafts (copied from the version an
+# existing draft was started from, so publishing it keeps them)
+_M005 = """
+CREATE TABLE site_groups (
+    name TEXT PRIMARY KEY,
+    updated_by TEXT NOT NULL DEFAULT '',
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE TABLE site_group_members (
+    site_group TEXT NOT NULL REFERENCES site_groups(name) ON DELETE CASCADE,
+    site TEXT NOT NULL REFERENCES sites(name),
+    PRIMARY KEY (site_group, site)
+);
+CREATE INDEX site_group_members_site ON site_group_members(site);
+ALTER TABLE kb_versions ADD COLUMN site_group TEXT REFERENCES site_groups(name);
+ALTER TABLE kb_versions ADD CONSTRAINT kb_versions_one_target CHECK (site IS NULL OR site_group IS NULL);
+CREATE INDEX kb_versions_group ON kb_versions(site_group, kb, version DESC) WHERE site_group IS NOT NULL;
+ALTER TABLE settings_versions ADD COLUMN site_group TEXT REFERENCES site_groups(name);
+ALTER TABLE settings_versions ADD CONSTRAINT settings_versions_one_target CHECK (site IS NULL OR site_group IS NULL);
+ALTER TABLE avatar_versions ADD COLUMN site_group TEXT REFERENCES site_groups(name);
+ALTER TABLE avatar_versions ADD CONSTRAINT avatar_versions_one_target CHECK (site IS NULL OR site_group IS NULL);
+CREATE TABLE kb_draft_documents (
+    kb TEXT NOT NULL REFERENCES kb_drafts(kb) ON DELETE CASCADE,
+    doc_id TEXT NOT NULL,
+    seq BIGSERIAL,
+    title TEXT NOT NULL,
+    body TEXT NOT NULL,
+    language TEXT NOT NULL DEFAULT 'en',
+    updated_by TEXT NOT NULL DEFAULT '',
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (kb, doc_id)
+);
+INSERT INTO kb_draft_documents (kb, doc_id, title, body, language, updated_by)
+SELECT d.kb, doc->>'id', COALESCE(doc->>'title', doc->>'id'), doc->>'body', COALESCE(doc->>'language', 'en'),
+       d.created_by
+FROM kb_drafts d JOIN kb_versions v ON v.kb = d.kb AND v.version = d.base_version,
+     jsonb_array_elements(v.documents) AS doc;
+"""
+
+
 def _sql(text: str) -> Callable[[psycopg.Connection], None]:
     def apply(conn: psycopg.Connection) -> None:
         conn.execute(text)
@@ -216,6 +257,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[psycopg.Connection], None]]] = [
     (2, "web-sessions", _sql(_M002)),
     (3, "settings-avatars-alerts", _sql(_M003)),
     (4, "kb-drafts", _sql(_M004)),
+    (5, "site-groups-draft-documents", _sql(_M005)),
 ]
 
 

@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException
 from admin_web.security import BodyLimitMiddleware, SecurityHeadersMiddleware
 from core.errors import KioskError
 from fleet.errors import EnrolmentError, FleetDatabaseError
+from fleet.pages_publish import BODY_LIMITS
 from fleet.protocol import (
     API,
     MAX_ANSWER,
@@ -111,18 +112,18 @@ class _KbCache:
     """Published versions are immutable: keep the last few encoded, shared by every request."""
 
     def __init__(self, size: int = KB_CACHE_SIZE) -> None:
-        self._items: OrderedDict[tuple[str, int], tuple[str | None, bytes]] = OrderedDict()
+        self._items: OrderedDict[tuple[str, int], tuple[str | None, str | None, bytes]] = OrderedDict()
         self._lock = threading.Lock()
         self.size = size
 
-    def get(self, key: tuple[str, int]) -> tuple[str | None, bytes] | None:
+    def get(self, key: tuple[str, int]) -> tuple[str | None, str | None, bytes] | None:
         with self._lock:
             item = self._items.get(key)
             if item is not None:
                 self._items.move_to_end(key)
             return item
 
-    def put(self, key: tuple[str, int], item: tuple[str | None, bytes]) -> None:
+    def put(self, key: tuple[str, int], item: tuple[str | None, str | None, bytes]) -> None:
         with self._lock:
             self._items[key] = item
             while len(self._items) > self.size:
@@ -178,7 +179,8 @@ def create_app(
 
     app = FastAPI(debug=False, docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.store = store
-    app.add_middleware(BodyLimitMiddleware)  # 1 MiB for every kiosk request (413 beyond)
+    # 1 MiB for every kiosk request (413 beyond); the operators' uploads: /import/... 5 MiB, a pack archive its own
+    app.add_middleware(BodyLimitMiddleware, routes=BODY_LIMITS)
     app.add_middleware(SecurityHeadersMiddleware)
 
     @app.exception_handler(ApiError)
@@ -254,20 +256,22 @@ def create_app(
         if cached is None:
             payload = await run_in_threadpool(store.kb_payload, kb, version)
             if payload is not None:
-                site = payload.pop("site")
+                site, group = payload.pop("site"), payload.pop("site_group")
                 body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-                cached = (site, body)
+                cached = (site, group, body)
                 kb_cache.put((kb, version), cached)
-        if cached is None or (cached[0] is not None and cached[0] != kiosk.site):
+        if cached is None or not await run_in_threadpool(store.delivers_to, kiosk.site, cached[0], cached[1]):
             raise ApiError(404, "fleet-kb-not-found", f"no version {version} of {kb!r} for site {kiosk.site}")
-        body = cached[1]
+        body = cached[2]
         return Response(body, media_type="application/json")
 
     @app.get(API + "/settings/{version}")
     async def settings_version(request: Request, version: int) -> Response:
         kiosk = await kiosk_of(request)
         payload = await run_in_threadpool(store.settings_payload, version)
-        if payload is None or (payload["site"] is not None and payload["site"] != kiosk.site):
+        if payload is None or not await run_in_threadpool(
+            store.delivers_to, kiosk.site, payload["site"], payload["site_group"]
+        ):
             raise ApiError(404, "fleet-settings-not-found", f"no settings version {version} for site {kiosk.site}")
         body = {k: payload[k] for k in ("version", "sha256", "settings")}
         return JSONResponse(body)
@@ -276,7 +280,9 @@ def create_app(
     async def avatar_version(request: Request, name: str, version: int) -> Response:
         kiosk = await kiosk_of(request)
         payload = await run_in_threadpool(store.avatar_payload, name, version)
-        if payload is None or (payload["site"] is not None and payload["site"] != kiosk.site):
+        if payload is None or not await run_in_threadpool(
+            store.delivers_to, kiosk.site, payload["site"], payload["site_group"]
+        ):
             raise ApiError(404, "fleet-avatar-not-found", f"no version {version} of avatar {name!r} for {kiosk.site}")
         headers = {"X-Content-SHA256": payload["sha256"]}
         return Response(payload["archive"], media_type="application/gzip", headers=headers)

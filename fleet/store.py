@@ -21,6 +21,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from fleet.errors import EnrolmentError, FleetDatabaseError, FleetInputError
 from fleet.faults import pause_point
+from fleet.groups import GroupQueries, target_label
 from fleet.protocol import (
     CODE_ALPHABET,
     new_credential,
@@ -96,11 +97,11 @@ class KioskIdentity:
     revoked: bool
 
 
-class FleetStore(PublishingQueries, UpkeepQueries):
+class FleetStore(PublishingQueries, GroupQueries, UpkeepQueries):
     """The server's one way into PostgreSQL (a connection pool; migrated on open).
 
-    Publishing settings and avatar packs, targets and roll-back live in :mod:`fleet.publishing`; retention
-    and silence alerts in :mod:`fleet.upkeep`.
+    Publishing settings and avatar packs, targets and roll-back live in :mod:`fleet.publishing`; groups of
+    sites in :mod:`fleet.groups`; retention and silence alerts in :mod:`fleet.upkeep`.
     """
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10, migrate_schema: bool = True) -> None:
@@ -288,6 +289,7 @@ class FleetStore(PublishingQueries, UpkeepQueries):
         entries: list[dict[str, Any]],
         *,
         site: str | None,
+        group: str | None = None,
         title: str = "",
         source: str = "",
         actor: str = "cli",
@@ -295,31 +297,31 @@ class FleetStore(PublishingQueries, UpkeepQueries):
         rollback_of: int | None = None,
     ) -> int:
         """Store ``entries`` and ``documents`` (``{id, title, body, language}``) as the next version of ``kb`` for
-        ``site`` (``None``: every site); returns it. The version is the whole knowledge base: a kiosk answers from
+        ``site`` or ``group`` (neither: every site); returns it. The version is the whole knowledge base: a kiosk answers from
         these entries and documents only. ``documents`` None keeps those of the newest version for the same target
         (publishing new entries does not drop the documents); ``[]`` publishes none."""
         if documents is not None:
             documents = check_documents(documents)
         with self.tx() as conn:
-            if site is not None:
-                self.require_site(conn, site)
+            self.check_target(conn, site, group)
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"kb:{kb}"])
             if documents is None:
-                documents = self._last_documents(conn, kb, site)
+                documents = self._last_documents(conn, kb, site, group)
             if not entries and not documents:
                 raise FleetInputError("nothing to publish: no entries and no documents", hint="check the file")
             digest = version_digest(entries, documents)
             row = conn.execute("SELECT COALESCE(MAX(version), 0) + 1 AS v FROM kb_versions WHERE kb = %s", [kb])
             version = int(row.fetchone()["v"])
             conn.execute(
-                """INSERT INTO kb_versions (kb, version, title, site, entries, entry_count, documents, document_count,
-                       sha256, source, rollback_of, published_by)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+                """INSERT INTO kb_versions (kb, version, title, site, site_group, entries, entry_count, documents,
+                       document_count, sha256, source, rollback_of, published_by)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
                 [
                     kb,
                     version,
                     title or kb,
                     site,
+                    group,
                     Jsonb(entries),
                     len(entries),
                     Jsonb(documents),
@@ -333,23 +335,24 @@ class FleetStore(PublishingQueries, UpkeepQueries):
             what = f"{len(entries)} entries, {len(documents)} documents"
             if rollback_of:
                 what = f"rollback to v{rollback_of}: {what}"
-            self._audit(conn, actor, "publish", f"{kb} v{version}", f"{what} for {site or 'all sites'}")
+            self._audit(conn, actor, "publish", f"{kb} v{version}", f"{what} for {target_label(site, group)}")
         return version
 
     @staticmethod
-    def _last_documents(conn: psycopg.Connection, kb: str, site: str | None) -> list[dict[str, Any]]:
+    def _last_documents(conn: psycopg.Connection, kb: str, site: str | None, group: str | None) -> list[dict[str, Any]]:
         row = conn.execute(
             """SELECT documents FROM kb_versions WHERE kb = %s AND site IS NOT DISTINCT FROM %s
+                   AND site_group IS NOT DISTINCT FROM %s
                ORDER BY version DESC LIMIT 1""",
-            [kb, site],
+            [kb, site, group],
         ).fetchone()
         return list(row["documents"]) if row else []
 
     def kb_payload(self, kb: str, version: int) -> dict[str, Any] | None:
-        """A published version with its target ``site`` (``None``: every site)."""
+        """A published version with its target ``site`` or ``site_group`` (both ``None``: every site)."""
         with self.tx() as conn:
             row = conn.execute(
-                """SELECT kb, version, title, site, sha256, entries, documents FROM kb_versions
+                """SELECT kb, version, title, site, site_group, sha256, entries, documents FROM kb_versions
                    WHERE kb = %s AND version = %s""",
                 [kb, version],
             ).fetchone()
@@ -359,8 +362,8 @@ class FleetStore(PublishingQueries, UpkeepQueries):
         where, params = ("WHERE kb = %s", [kb]) if kb else ("", [])
         with self.tx() as conn:
             rows = conn.execute(
-                f"""SELECT kb, version, title, site, entry_count, document_count, sha256, source, rollback_of,
-                        published_by, published_at FROM kb_versions {where} ORDER BY kb, version DESC""",
+                f"""SELECT kb, version, title, site, site_group, entry_count, document_count, sha256, source,
+                        rollback_of, published_by, published_at FROM kb_versions {where} ORDER BY kb, version DESC""",
                 params,
             ).fetchall()
         return [{**r, "published_at": iso(r["published_at"])} for r in rows]

@@ -1,8 +1,9 @@
 """The fleet's operator pages: sign-in, kiosks at a glance with the alert list, conversations across kiosks.
 
-Knowledge (drafts, import, try a question, publish, roll back), unanswered questions and analytics are
-routers of their own (:mod:`fleet.pages_knowledge`, :mod:`fleet.pages_entries`, :mod:`fleet.pages_reports`)
-mounted here, sharing :mod:`fleet.webkit`.
+Knowledge (drafts with their documents, import, try a question, publish, roll back), unanswered questions,
+analytics, settings, avatar packs and groups are routers of their own (:mod:`fleet.pages_knowledge`,
+:mod:`fleet.pages_entries`, :mod:`fleet.pages_reports`, :mod:`fleet.pages_publish`) mounted here, sharing
+:mod:`fleet.webkit`.
 
 Signed in like the admin app: argon2id passwords (:mod:`fleet.users`), a random session token in an
 HttpOnly, SameSite=Strict cookie whose SHA-256 is kept in PostgreSQL (``web_sessions``, so any server
@@ -99,7 +100,7 @@ def add_pages(
     app: FastAPI, store: FleetStore, *, secure_cookies: bool = False, matcher: DraftMatcher | None = None
 ) -> None:
     """Mount every operator page on the fleet app (``matcher``: the "try a question" engine to share)."""
-    from fleet import pages_entries, pages_knowledge, pages_reports
+    from fleet import pages_entries, pages_knowledge, pages_publish, pages_reports
 
     users = FleetUsers(store)
     templates = make_templates()
@@ -107,7 +108,7 @@ def add_pages(
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     app.add_exception_handler(PageError, page_error)
     app.add_exception_handler(LoginRequiredError, login_required)
-    for module in (pages_knowledge, pages_entries, pages_reports):
+    for module in (pages_knowledge, pages_entries, pages_reports, pages_publish):
         app.include_router(module.router)
 
     def cookie(response: Response, name: str, value: str, max_age: int | None = None) -> None:

@@ -178,7 +178,7 @@ def enrol_code(site: str, hours: float, database_url: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @DATABASE_OPTION
 def kiosks(site: str | None, as_json: bool, database_url: str) -> None:
-    """Every kiosk: site, state, knowledge versions, last seen."""
+    """Every kiosk: site, state, knowledge versions (with --json: settings and avatar versions too), last seen."""
     with _store(database_url) as store:
         rows = store.kiosks(site)
     for row in rows:
@@ -191,6 +191,8 @@ def kiosks(site: str | None, as_json: bool, database_url: str) -> None:
                         "site": row["site"],
                         "state": state,
                         "kb_version": row["kb_versions"],
+                        "settings_version": row["settings_version"],
+                        "avatar_versions": row["avatar_versions"],
                         "last_seen": row["last_seen"],
                         "software_version": row["software_version"],
                         "last_error": row["last_error"],

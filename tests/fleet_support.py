@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -102,3 +103,24 @@ def fleet_server(database_url: str, home: Path) -> Iterator[str]:
             proc.kill()
             proc.wait()
         log.close()
+
+
+@contextmanager
+def serving(app) -> Iterator[str]:
+    """An ASGI app on a real loopback port (uvicorn in a thread), as a kiosk reaches it; its base URL."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(400):
+        if server.started:
+            break
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

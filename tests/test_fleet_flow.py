@@ -184,7 +184,7 @@ def test_the_cli_refuses_what_it_cannot_do(fleet_db: str, tmp_path: Path) -> Non
     source = tmp_path / "bank.csv"
     source.write_text(NEW_BANK, encoding="utf-8")
     both = fleet.run("fleet", "publish", "bank", "--from", str(source))
-    assert both.returncode == 2 and "exactly one of --site S or --all" in both.stderr
+    assert both.returncode == 2 and "exactly one of --site S, --group G or --all" in both.stderr
     unknown = fleet.run("fleet", "publish", "bank", "--from", str(source), "--site", "nowhere")
     assert unknown.returncode == 2 and "fleet-site-unknown" in unknown.stderr
     broken = tmp_path / "broken.csv"

@@ -7,11 +7,13 @@ scopes are enforced; unanswered questions are grouped across kiosks; analytics a
 
 from __future__ import annotations
 
+import html
+import io
+import os
 import re
-import threading
-import time
+import shutil
+import tarfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,7 +26,8 @@ from fleet.server import create_app
 from fleet.store import FleetStore
 from fleet.users import FleetUsers
 from knowledge.io import parse_csv
-from tests.fleet_support import free_port
+from tests.fleet_support import REPO
+from tests.fleet_support import serving as _serving
 
 pytestmark = pytest.mark.network
 
@@ -230,27 +233,6 @@ def test_try_a_question_answers_from_the_draft_with_the_real_matcher(store: Flee
     assert "The café on the top floor" in ann.get("/knowledge/gallery/try", params={"q": "I need a coffee"}).text
 
 
-@contextmanager
-def _serving(app) -> Iterator[str]:
-    """The app on a real loopback port (uvicorn in a thread), as a kiosk reaches it."""
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(400):
-        if server.started:
-            break
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 def _kiosk_answer(home: Path, question: str) -> str:
     from core.home import KioskHome
     from core.settings import load_settings
@@ -403,10 +385,200 @@ def test_analytics_add_up_to_the_stored_turns_and_silent_kiosks_are_alerts(store
     assert north["id"] not in alerts and south["id"] not in alerts
 
 
+def _tar(members: list[tuple[str, str | None, bytes]]) -> bytes:
+    """A .tar.gz of (name, link target or None, body) members."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, link, body in members:
+            info = tarfile.TarInfo(name)
+            if link is not None:
+                info.type, info.linkname = tarfile.SYMTYPE, link
+                tar.addfile(info)
+            else:
+                info.size = len(body)
+                tar.addfile(info, io.BytesIO(body))
+    return buffer.getvalue()
+
+
+def _pack_archive(folder: Path, *, on_top: str = "") -> bytes:
+    """The folder as an operator archives it: ``tar -czf X -C FOLDER .``, or with the folder ``on_top``."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        tar.add(folder, arcname=on_top or ".")
+    return buffer.getvalue()
+
+
+def test_settings_and_avatar_packs_published_from_the_pages(store: FleetStore, tmp_path: Path) -> None:
+    from fleet.packs import install_archive
+
+    users = FleetUsers(store)
+    store.create_enrolment_code("north")
+    users.create("ann", PASSWORD, "admin")
+    users.create("eve", PASSWORD, "editor", site="north")
+    app = _app(store)
+    ann, csrf = _signed_in(app, "ann")
+    assert 'id="settings-form"' in ann.get("/settings").text and "faq_threshold" in ann.get("/settings").text
+
+    # refused settings: the error on the page, the text kept to fix, nothing stored
+    for text, expected in [
+        ('[dialog]\nfaq_threshold = "high"\n', "faq_threshold"),
+        ("[dialog]\nfaq_threshold = 1.5\n", "faq_threshold"),
+        ('[llm]\napi_key = "sk-123"\n', "cannot be published centrally: it is a secret"),
+        ('[audio]\ninput_device = "USB mic"\n', "audio devices differ from machine to machine"),
+        ("[dialog\nfaq_threshold = 0.5\n", "not valid TOML"),
+        ("[dialgo]\nfaq_threshold = 0.5\n", "dialgo"),
+    ]:
+        refused = ann.post("/settings/publish", data={"csrf_token": csrf, "target": "", "text": text})
+        assert refused.status_code == 400, text
+        error = re.search(r'id="settings-error">(.*?)</div>', refused.text, re.S).group(1)
+        assert expected in error.replace("&#39;", "'").replace("&#34;", '"'), (text, error)
+        assert "Nothing was stored" in error and text.splitlines()[1] in html.unescape(refused.text)
+    assert store.settings_versions() == [] and "publish-settings" not in _audit_actions(store)
+
+    # pasted, then uploaded for one site; rolled back; an editor may not publish settings
+    good = '[dialog]\nfaq_threshold = 0.55\nfallback_message = "Please ask at desk 3."\n'
+    assert ann.post("/settings/publish", data={"csrf_token": csrf, "target": "", "text": good}).status_code == 303
+    uploaded = ann.post("/settings/publish", data={"csrf_token": csrf, "target": "north"},
+                        files={"file": ("central.toml", b'[avatar]\nname = "mascot"\n', "application/toml")})  # fmt: skip
+    assert uploaded.status_code == 303
+    v2, v1 = store.settings_versions()
+    assert (v1["site"], v1["settings"]["dialog"]["faq_threshold"], v1["published_by"]) == (None, 0.55, "ann")
+    assert (v2["site"], v2["settings"], v2["source"]) == ("north", {"avatar": {"name": "mascot"}}, "central.toml")
+    rolled = ann.post("/settings/rollback", data={"csrf_token": csrf, "version": "1", "target": "north"})
+    assert rolled.status_code == 303
+    v3 = store.settings_versions()[0]
+    assert (v3["version"], v3["rollback_of"], v3["settings"], v3["site"]) == (3, 1, v1["settings"], "north")
+    eve, eve_csrf = _signed_in(app, "eve")
+    assert 'id="settings-form"' not in eve.get("/settings").text
+    assert (
+        eve.post("/settings/publish", data={"csrf_token": eve_csrf, "target": "north", "text": good}).status_code == 403
+    )
+    too_big = ann.post("/settings/publish", data={"csrf_token": csrf, "target": ""},
+                       files={"file": ("big.toml", b"#" * (2 << 20), "application/toml")})  # fmt: skip
+    assert too_big.status_code == 413  # the default 1 MiB body limit: the pack route's own limit is not everyone's
+    assert len(store.settings_versions()) == 3
+
+    # an avatar pack: a built-in drawn pack's folder archived at its root, then with the folder on top
+    pack_dir = tmp_path / "mascot"
+    shutil.copytree(REPO / "avatar" / "packs" / "mascot", pack_dir)
+    (pack_dir / "extra.bin").write_bytes(os.urandom(3 << 20))  # over the 1 MiB default: the route's limit applies
+    published = ann.post("/avatars/publish", data={"csrf_token": csrf, "target": ""},
+                         files={"file": ("mascot.tar.gz", _pack_archive(pack_dir), "application/gzip")})  # fmt: skip
+    assert published.status_code == 303, published.text
+    on_top = ann.post("/avatars/publish", data={"csrf_token": csrf, "target": "north", "name": "mascot"},
+                      files={"file": ("m.tgz", _pack_archive(pack_dir, on_top="mascot"), "application/gzip")})  # fmt: skip
+    assert on_top.status_code == 303, on_top.text
+    assert [(v["version"], v["site"]) for v in store.avatar_versions("mascot")] == [(2, "north"), (1, None)]
+    payload = store.avatar_payload("mascot", 2)
+    installed = install_archive(payload["archive"], name="mascot", expected_sha256=payload["sha256"],
+                                avatars_dir=tmp_path / "kiosk-avatars")  # fmt: skip
+    assert (installed / "extra.bin").read_bytes() == (pack_dir / "extra.bin").read_bytes()
+
+    # hostile or broken archives: refused with the reason, nothing stored
+    manifest = (pack_dir / "manifest.json").read_bytes()
+    for name, data, expected in [
+        ("link.tar.gz", _tar([("manifest.json", None, manifest), ("face.png", "/etc/passwd", b"")]), "link"),
+        ("up.tar.gz", _tar([("manifest.json", None, manifest), ("../evil.png", None, b"x")]), "not a plain relative"),
+        ("abs.tar.gz", _tar([("/manifest.json", None, manifest)]), "not a plain relative"),
+        ("none.tar.gz", _tar([("readme.txt", None, b"hi")]), "holds no manifest.json"),
+        ("junk.tar.gz", b"not a tar at all", "not a .tar.gz archive"),
+        ("bad.tar.gz", _tar([("manifest.json", None, b"{not json")]), "not valid JSON"),
+    ]:
+        refused = ann.post("/avatars/publish", data={"csrf_token": csrf, "target": ""},
+                           files={"file": (name, data, "application/gzip")})  # fmt: skip
+        assert refused.status_code == 400, name
+        error = re.search(r'id="avatar-error">(.*?)</div>', refused.text, re.S).group(1)
+        assert expected in error.replace("&#39;", "'") and "/tmp/" not in error, (name, error)
+    wrong = ann.post("/avatars/publish", data={"csrf_token": csrf, "target": "", "name": "anna"},
+                     files={"file": ("m.tar.gz", _pack_archive(pack_dir), "application/gzip")})  # fmt: skip
+    assert wrong.status_code == 400 and "names the pack" in wrong.text
+    assert eve.post("/avatars/publish", data={"csrf_token": eve_csrf, "target": "north"},
+                    files={"file": ("m.tar.gz", _pack_archive(pack_dir), "application/gzip")}).status_code == 403  # fmt: skip
+    assert len(store.avatar_versions()) == 2
+    back = ann.post("/avatars/rollback", data={"csrf_token": csrf, "name": "mascot", "version": "1", "target": ""})
+    assert back.status_code == 303
+    v3 = store.avatar_versions("mascot")[0]
+    assert (v3["version"], v3["rollback_of"], v3["sha256"]) == (3, 1, store.avatar_versions("mascot")[2]["sha256"])
+    page = ann.get("/avatars").text
+    assert 'data-pack="mascot"' in page and page.count("<tr data-version=") == 3
+    actions = _audit_actions(store)
+    assert actions.count("publish-settings") == 3 and actions.count("publish-avatar") == 3
+
+    # the kiosks page shows what each kiosk applied
+    client = _client(app)
+    kiosk = _kiosk(store, client, "north")
+    beat = {"state": "idle", "settings_version": 3, "avatar_versions": {"mascot": 2}}
+    assert (
+        client.post(f"{API}/heartbeat", json=beat, headers={"Authorization": kiosk["Authorization"]}).status_code == 200
+    )
+    row = re.search(rf'<tr class="up" data-kiosk="{kiosk["id"]}">(.*?)</tr>', ann.get("/").text, re.S).group(1)
+    assert re.search(r'data-testid="settings-version">v3<', row) and "mascot v2" in row
+
+
+@pytest.mark.slow
+def test_a_document_added_to_the_draft_reaches_a_kiosk(store: FleetStore, tmp_path: Path) -> None:
+    from core.home import KioskHome
+    from fleet.agent import FleetAgent
+    from knowledge.store import FaqStore
+
+    users = FleetUsers(store)
+    users.create("ann", PASSWORD, "admin")
+    users.create("vic", PASSWORD, "viewer")
+    _publish_v1(store)
+    code = store.create_enrolment_code("north")
+    app = _app(store)
+    ann, csrf = _signed_in(app, "ann")
+    ann.post("/knowledge", data={"csrf_token": csrf, "kb": "bank", "from_version": "1"})
+
+    typed = ann.post("/import/bank/document", data={"csrf_token": csrf, "title": "Branch guide",
+                     "text": "The safe deposit boxes are in the basement, next to the night safe."})  # fmt: skip
+    assert typed.status_code == 303 and typed.headers["location"] == "/knowledge/bank?done=document-added#documents"
+    uploaded = ann.post("/import/bank/document", data={"csrf_token": csrf},
+                        files={"file": ("house-rules.md", "# House rules\n\nNo dogs except guide dogs.\n")})  # fmt: skip
+    assert uploaded.status_code == 303
+    again = ann.post("/import/bank/document", data={"csrf_token": csrf, "title": "Branch guide", "text": "Second."})
+    assert again.status_code == 303  # a second document of the same title gets its own id
+    for data, files, expected in [
+        ({"title": "Empty", "text": "   "}, None, "The document is empty"),
+        ({"title": ""}, {"file": ("guide.pdf", b"%PDF-1.4", "application/pdf")}, "only .txt or .md"),
+        ({"title": "", "text": "Some text."}, None, "needs a title"),
+    ]:
+        refused = ann.post("/import/bank/document", data={"csrf_token": csrf, **data}, files=files)
+        assert refused.status_code == 400 and expected in refused.text, refused.text
+    vic, vic_csrf = _signed_in(app, "vic")
+    assert (
+        vic.post("/import/bank/document", data={"csrf_token": vic_csrf, "title": "X", "text": "Y"}).status_code == 403
+    )
+    page = ann.get("/knowledge/bank").text
+    assert re.findall(r'data-document="([^"]+)"', page) == ["branch-guide", "house-rules", "branch-guide-2"]
+    assert ann.post("/knowledge/bank/documents/branch-guide-2/delete", data={"csrf_token": csrf}).status_code == 303
+    assert ann.post("/knowledge/bank/documents/nope/delete", data={"csrf_token": csrf}).status_code == 404
+    actions = _audit_actions(store)
+    assert actions.count("draft-document-add") == 3 and "draft-document-remove" in actions
+
+    with _serving(app) as base:
+        agent = FleetAgent(KioskHome(tmp_path / "kiosk").ensure(), retries=0)
+        agent.join(base, code)
+        assert agent.sync().documents == {"bank": 0}
+        assert ann.post("/knowledge/bank/publish", data={"csrf_token": csrf, "target": "north"}).status_code == 303
+        report = agent.sync()
+        assert report.kb_versions == {"bank": 2} and report.documents == {"bank": 2}
+    faq = FaqStore.open(tmp_path / "kiosk" / "kiosk.db")
+    docs = {d.id: d for d in faq.documents("bank")}
+    assert set(docs) == {"branch-guide", "house-rules"}
+    assert "night safe" in docs["branch-guide"].body and docs["house-rules"].title == "house rules"
+    assert faq.count("bank") == 3  # the entries travelled with them
+    # a new draft started from that version starts with its documents
+    ann.post("/knowledge/bank/discard", data={"csrf_token": csrf})
+    ann.post("/knowledge", data={"csrf_token": csrf, "kb": "bank", "from_version": "2"})
+    assert re.findall(r'data-document="([^"]+)"', ann.get("/knowledge/bank").text) == ["branch-guide", "house-rules"]
+
+
 @pytest.mark.browser
 def test_pages_in_a_real_chromium(store: FleetStore) -> None:
-    """The knowledge base, unanswered, analytics and kiosks pages in headless Chromium: no script error, no
-    page wider than the window, the forms and charts on screen (screenshots in /tmp/fleet-*.png)."""
+    """The knowledge base (with a document added), unanswered, analytics, kiosks, settings (a refused and a
+    published version), avatars and groups pages in headless Chromium: no script error, no page wider than the
+    window, the forms and charts on screen (screenshots in /tmp/fleet-*.png)."""
     playwright_api = pytest.importorskip("playwright.sync_api")
     from tests.test_admin_browser import CHROMIUM, CHROMIUM_ARGS
 
@@ -425,6 +597,13 @@ def test_pages_in_a_real_chromium(store: FleetStore) -> None:
                           ("do you sell postage stamps", "fallback", None, now - timedelta(hours=30))])  # fmt: skip
     users.create("ann", PASSWORD, "admin")
     store.publish("bank", store.kb_payload("bank", 1)["entries"], site="north", actor="ann", title="Harbor Bank")
+    store.set_group("line-2", ["north", "south"], actor="ann")
+    store.publish_settings({"dialog": {"faq_threshold": 0.5}}, site=None, group="line-2", actor="ann")
+    pack = _pack_archive(REPO / "avatar" / "packs" / "mascot")
+    store.publish_avatar("mascot", pack, site=None, source="mascot.tar.gz", actor="ann")
+    auth = {"Authorization": north["Authorization"]}
+    beat = {"state": "idle", "kb_versions": {"bank": 2}, "settings_version": 1, "avatar_versions": {"mascot": 1}}
+    assert client.post(f"{API}/heartbeat", json=beat, headers=auth).status_code == 200
     app = _app(store)
     with _serving(app) as base, playwright_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -441,12 +620,31 @@ def test_pages_in_a_real_chromium(store: FleetStore) -> None:
         page.click("#draft button[type=submit]")  # start a draft from the newest version
         page.wait_for_selector("#publish-form")
         assert "Draft started" in page.inner_text(".flash")
+        page.fill("#document-form input[name=title]", "Branch guide")
+        page.fill("#document-form textarea[name=text]", "The safe deposit boxes are in the basement.")
+        page.click("#document-form button[type=submit]")
+        page.wait_for_selector("tr[data-document=branch-guide]")
+        page.goto(f"{base}/settings")
+        page.fill("#settings-form textarea[name=text]", "[dialog]\nfaq_threshold = 2\n")
+        page.click("#settings-form button[type=submit]")
+        assert "faq_threshold" in page.inner_text("#settings-error")
+        page.screenshot(path="/tmp/fleet-settings-error.png", full_page=True)
+        assert [p for p in problems if "status of 400" not in p] == []  # the refused form answers 400, on purpose
+        problems.clear()
+        page.fill("#settings-form textarea[name=text]", "[dialog]\nfaq_threshold = 0.6\n")
+        page.select_option("#settings-form select[name=target]", "group:line-2")
+        page.click("#settings-form button[type=submit]")
+        page.wait_for_selector("tr[data-version='2']")
+        assert "Settings published" in page.inner_text(".flash")
         for name, path, selector in [
             ("kb", "/knowledge/bank", "#publish-form"),
             ("entries", "/knowledge/bank/entries", "#entries"),
             ("unanswered", "/unanswered", "[data-testid=group]"),
             ("analytics", "/analytics", "svg.chart"),
             ("kiosks", "/", "#alerts"),
+            ("settings", "/settings", "#versions"),
+            ("avatars", "/avatars", "#avatar-form"),
+            ("groups", "/groups", "#groups"),
         ]:
             page.goto(base + path)
             box = page.locator(selector).first.bounding_box()
