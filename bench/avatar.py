@@ -1,6 +1,7 @@
 """How fast and how well the avatar draws and moves its lips.
 
     .venv/bin/python bench/avatar.py --json [--frames N] [--sentences N]
+    .venv/bin/python bench/avatar.py --render-only --repeat 5 [--packs photo]   # medians over 5 runs
 
 Prints one JSON object: frame render time (p50/p95, fps) for the drawn packs and
 a photoreal pack (built from matplotlib's public-domain portrait, with its
@@ -47,7 +48,7 @@ def photo_pack(home: Path) -> dict:
     return {"photo": photo.name, "creation_s": round(time.perf_counter() - start, 2)}
 
 
-def bench_render(frames: int, photo_home: Path | None = None) -> dict:
+def bench_render(frames: int, photo_home: Path | None = None, packs: tuple[str, ...] | None = None) -> dict:
     from avatar.pack import load_pack
     from avatar.render import AvatarRenderer, qimage_to_rgb_bytes
     from avatar.rig import AvatarAnimator
@@ -56,6 +57,7 @@ def bench_render(frames: int, photo_home: Path | None = None) -> dict:
     track = VisemeTrack.from_phonemes(SPEECH)
     out = {}
     names = ("presenter", "mascot", "photo") if photo_home is not None else ("presenter", "mascot")
+    names = tuple(n for n in names if packs is None or n in packs)
     # 648x1152: the whole window of the README's window benchmark (the avatar gets a part of it)
     for size in ((1080, 1920), (720, 1280), (648, 1152)):
         for name in names:
@@ -229,12 +231,23 @@ def bench_model(sentences: int) -> dict:
     }
 
 
+def _medians(runs: list[dict]) -> dict:
+    """Per size and pack, the median of each figure over the runs (a shared machine's load comes and goes)."""
+    out: dict = {"runs": len(runs), "load_average_1min": [r["load_average_1min"] for r in runs]}
+    for key, first in runs[0].items():
+        if isinstance(first, dict):
+            out[key] = {m: round(float(np.median([r[key][m] for r in runs])), 2) for m in first}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object (the default and only format)")
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--sentences", type=int, default=8)
     parser.add_argument("--render-only", action="store_true", help="only the frame render times (and the photo pack)")
+    parser.add_argument("--repeat", type=int, default=1, help="run the render benchmark N times: medians, and each run")
+    parser.add_argument("--packs", default=None, help="comma-separated packs to render (default: all)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
@@ -247,8 +260,16 @@ def main() -> None:
             "cpu_count": os.cpu_count(),
             "load_average": [round(x, 2) for x in os.getloadavg()],
             "photo_pack": photo,
-            "render": bench_render(args.frames, Path(tmp)),
         }
+        packs = tuple(args.packs.split(",")) if args.packs else None
+        runs = []
+        for _ in range(max(args.repeat, 1)):
+            runs.append(
+                {"load_average_1min": round(os.getloadavg()[0], 2), **bench_render(args.frames, Path(tmp), packs)}
+            )
+        result["render"] = runs[0] if len(runs) == 1 else _medians(runs)
+        if len(runs) > 1:
+            result["render_runs"] = runs
     if not args.render_only:
         result["av_sync"] = {**bench_sync(), "video": measured_video_offset()}
         result["audio_to_mouth"] = bench_model(args.sentences)

@@ -1,6 +1,7 @@
 """How well the photoreal presenter moves: landmarks found again on its own frames.
 
     .venv/bin/python bench/photo_avatar.py [--photo FILE] [--size 720x1280] [--strip docs/photo_avatar_strip.png]
+                                           [--video]
 
 Builds a pack from the photo (default: matplotlib's public-domain portrait of
 Grace Hopper), renders a sweep of the jaw and the named mouth shapes, runs the
@@ -14,7 +15,10 @@ same landmark models on the frames and prints one JSON object:
   pixels that changed outside the mouth-and-jaw and eye regions (should be 0),
   and with head motion, the share outside the head and shoulders;
 - ``blink``: eye openness (lid gap over eye width, the eyelid model) open and closed;
-- ``creation_s``: seconds to build the pack.
+- ``creation_s``: seconds to build the pack;
+- ``video`` (with ``--video``): a clip is rendered from the pack speaking closed, half-open, open, spread and
+  rounded mouths, a pack is built from it, and for each of the rig's visemes the share of the drawn inside
+  that comes from each class of the clip's real mouths (which real mouth a viseme gets).
 """
 
 from __future__ import annotations
@@ -99,6 +103,7 @@ def main() -> None:
     parser.add_argument("--photo", type=Path, default=None)
     parser.add_argument("--size", default="720x1280")
     parser.add_argument("--strip", type=Path, default=None, help="save closed/open/rounded/wide/blink as a PNG")
+    parser.add_argument("--video", action="store_true", help="also build a pack from a clip: real mouths per viseme")
     args = parser.parse_args()
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -165,6 +170,7 @@ def main() -> None:
             found = find_faces(rgb)
             blink[name] = [round(v, 3) for v in eye_openness(rgb, found[0].mesh)] if found else None
 
+        video = video_visemes(pack, Path(tmp)) if args.video else None
         if args.strip is not None:
             save_strip(args.strip, renderer, [frames["closed"], frames["open"], frames["rounded"], frames["wide"],
                                               frame(blink=1.0)])  # fmt: skip
@@ -185,8 +191,57 @@ def main() -> None:
         "outside": outside,
         "blink_eye_openness": blink,
     }
+    if video is not None:
+        result["video"] = video
     print(json.dumps(result, indent=2))
     _ = cv2
+
+
+CLIP_SHAPES = {
+    "closed": {},
+    "mid": {"jaw": 0.35},
+    "open": {"jaw": 0.8},
+    "wide": {"jaw": 0.35, "lip_width": 1.0, "smile": 0.6},
+    "rounded": {"jaw": 0.2, "lip_round": 1.0, "lip_width": -0.6},
+}
+
+
+def video_visemes(pack, tmp: Path) -> dict:
+    """Render a clip of ``pack`` making each of :data:`CLIP_SHAPES` in turn, build a pack from it, and report
+    what was kept and which class of real mouth each of the rig's visemes is drawn with."""
+    import cv2
+
+    from avatar.pack import load_pack
+    from avatar.photo.create import create_pack
+    from avatar.render import AvatarRenderer
+    from avatar.rig import RigParams
+    from avatar.visemes import TARGETS
+
+    renderer = AvatarRenderer(pack, 540, 960)
+    path = tmp / "clip.mp4"
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, (540, 960))
+    sequence = ["closed"] * 12 + [n for n in CLIP_SHAPES if n != "closed" for _ in range(6)] * 3
+    for name in sequence:
+        out.write(np.ascontiguousarray(to_rgb(renderer.render(replace(RigParams(), **CLIP_SHAPES[name])))[..., ::-1]))
+    out.release()
+    began = time.perf_counter()
+    made = create_pack(None, "clip", tmp / "avatars", video=path)
+    seconds = time.perf_counter() - began
+    style = AvatarRenderer(load_pack("clip", tmp), 540, 960).style
+    classes = np.load(tmp / "avatars" / "clip" / "portrait.npz")["mouth_classes"]
+    picks = {}
+    for viseme, shape in TARGETS.items():
+        params = RigParams().with_mouth(shape)
+        weights = style._mouths.weights(style.mouth_shape(params, style.weights(params)))
+        share = {str(c): round(float(weights[classes == c].sum()), 2) for c in dict.fromkeys(classes)}
+        picks[viseme] = {c: v for c, v in share.items() if v >= 0.05}
+    return {
+        "clip_frames": len(sequence),
+        "creation_s": round(seconds, 2),
+        "kept": made["video"]["visemes_kept"],
+        "notes": made["video"]["notes"],
+        "viseme_to_clip_class": picks,
+    }
 
 
 def save_strip(path: Path, renderer, frames: list[np.ndarray], tile: tuple[int, int] = (168, 224)) -> None:

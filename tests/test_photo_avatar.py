@@ -370,8 +370,13 @@ def test_a_video_gives_the_still_and_the_persons_own_mouth(pack, tmp_path: Path)
     result = create_pack(None, "clip", tmp_path / "avatars", video=clip)
     assert result["video"]["frames"] == 60 and result["video"]["still"] < 12  # the still: mouth closed
     data = np.load(tmp_path / "avatars" / "clip" / "portrait.npz")
-    openings = data["mouth_openings"]
-    assert len(openings) >= 4 and (np.diff(openings) >= 0).all() and openings[-1] > 0.25
+    openings, classes = data["mouth_openings"], list(data["mouth_classes"])
+    assert len(openings) >= 4 and openings.max() > 0.25 and {"open", "mid"} & set(classes)
+    for name in set(classes):  # a few of each class, spread over the class's openings
+        assert (np.diff(openings[np.array(classes) == name]) >= 0).all()
+    # a jaw that only opens and closes: no spread or rounded mouth, and the command says so
+    assert not {"wide", "rounded"} & set(classes)
+    assert any("rounded (oo, w, o)" in note for note in result["video"]["notes"])
     textures = data["mouth_textures"].reshape(-1, 3).astype(float)  # RGB
     assert textures[:, 1].mean() > textures[:, 0].mean() + 20  # the clip's green inside, not painted red
     from avatar.photo.warp import INNER_LOOP
@@ -385,6 +390,12 @@ def test_a_video_gives_the_still_and_the_persons_own_mouth(pack, tmp_path: Path)
     inside = cv2.erode(inside, np.ones((3, 3), np.uint8)).astype(bool)  # the opening, not its rim
     assert inside.sum() > 200
     assert opened[inside][:, 1].mean() > opened[inside][:, 2].mean() + 15  # green over red (BGR)
+    # a pack made before the mouths' shapes were measured: its mouths are told apart by opening, still drawn
+    path = tmp_path / "avatars" / "clip" / "portrait.npz"
+    older = {k: v for k, v in np.load(path).items() if k not in ("mouth_shapes", "mouth_classes")}
+    np.savez_compressed(path, **older)
+    opened = frame(AvatarRenderer(load_pack("clip", tmp_path), 540, 960), jaw=0.6)
+    assert opened[inside][:, 1].mean() > opened[inside][:, 2].mean() + 15
 
 
 def test_a_video_without_a_usable_frame_is_refused(pack, tmp_path: Path) -> None:

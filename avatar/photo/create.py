@@ -234,6 +234,8 @@ def create_pack(
                 colours=np.stack([col[k] for k in ("lips", "skin", "teeth", "tongue", "cavity")]).astype(np.float32),
                 mouth_textures=material.textures if material is not None else np.zeros((0, 1, 1, 3), np.uint8),
                 mouth_openings=material.openings if material is not None else np.zeros(0, np.float32),
+                mouth_shapes=material.shapes if material is not None else np.zeros((0, 4), np.float32),
+                mouth_classes=np.array(material.classes if material is not None else [], dtype="U8"),
             )
         title = title or name.replace("-", " ").replace("_", " ").title()
         source = (video or photo).name
@@ -249,6 +251,9 @@ def create_pack(
                 "frames": material.frames_read,
                 "still": material.frame_index,
                 "mouth_textures": len(material.openings),
+                "visemes_seen": material.seen,
+                "visemes_kept": {c: material.classes.count(c) for c in dict.fromkeys(material.classes)},
+                "notes": material.notes,
             },
             "background": background.name if background is not None else None,
             "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),

@@ -4,14 +4,19 @@
 gets its face mesh; the sharpest frame that passes every photo check becomes the
 pack's photo, and frames where the mouth is open give textures of the real
 inner mouth (teeth, tongue, the dark) in a canonical frame: across the opening
-from corner to corner, and from the upper lip down to the lower one. The
-renderer draws the texture whose opening is nearest (two blended) into the
-opening of the moment instead of the painted one.
+from corner to corner, and from the upper lip down to the lower one. Each such
+frame's mouth shape is measured by its landmarks (:mod:`avatar.photo.visemes`:
+opening, width, roundness, lower lip tucked) and named by its viseme class; a
+few of each class are kept. The renderer measures the mouth it is about to draw
+the same way and blends the two real mouths nearest to it into the opening
+instead of the painted one. What the clip lacks (a class never seen, a mouth
+that never opens wide, a face lost, a clip too short) is reported.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -19,14 +24,19 @@ import numpy as np
 
 from avatar.photo import checks
 from avatar.photo.landmarks import Face, find_faces
+from avatar.photo.visemes import CLASSES, DESCRIBED, MOUTH_POINTS, RestMouth, classify, features, pick
 from avatar.photo.warp import INNER_LOOP
+
+_LOGGER = logging.getLogger(__name__)
 
 MAX_VIDEO_BYTES = 300 * 1024 * 1024
 MAX_SECONDS = 120.0
 SAMPLES = 90  # frames looked at
 TEXTURE = (48, 24)  # width (across the opening), height (upper lip -> lower lip)
-KEEP = 8  # textures kept, spread over the opening
-MIN_OPEN = 0.1  # lip gap / mouth width of a frame whose inside is worth keeping
+PER_CLASS = 3  # textures kept per viseme class, spread over the class's openings
+MIN_GAP_PX = 4.0  # a narrower opening gives no texture worth keeping
+SHORT_S = 4.0  # a clip shorter than this is reported as short
+WIDE_OPEN = 0.3  # opening (lip gap / closed mouth width) that counts as wide open
 VIDEO_ADVICE = (
     "film 5 to 20 s from the front in even light, head and shoulders, the person looking at the camera, "
     "mouth closed for a moment, then speaking"
@@ -41,11 +51,15 @@ class VideoMaterial:
     frame_index: int
     frames_read: int
     textures: np.ndarray  # K x H x W x 3 uint8
-    openings: np.ndarray  # K
+    openings: np.ndarray  # K: lip gap / mouth width of each
+    shapes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))  # K x 4 (visemes.FEATURES)
+    classes: list[str] = field(default_factory=list)  # K viseme classes
+    seen: dict[str, int] = field(default_factory=dict)  # frames of each class in the clip
+    notes: list[str] = field(default_factory=list)  # what the clip lacks, one line each
 
 
-def read_frames(path: Path) -> tuple[list[np.ndarray], int]:
-    """Up to :data:`SAMPLES` RGB frames spread over the clip, and the clip's frame count."""
+def read_frames(path: Path) -> tuple[list[np.ndarray], int, float]:
+    """Up to :data:`SAMPLES` RGB frames spread over the clip, the clip's frame count and its seconds."""
     if not path.is_file():
         raise checks.refuse("unreadable", f"{path}: no such file", hint="give the video as an MP4 file")
     if path.stat().st_size > MAX_VIDEO_BYTES:
@@ -79,7 +93,7 @@ def read_frames(path: Path) -> tuple[list[np.ndarray], int]:
         capture.release()
     if not frames:
         raise checks.refuse("unsupported", f"{path}: no frame could be decoded", hint="save it as MP4 (H.264)")
-    return frames, count
+    return frames, count, count / fps
 
 
 def _sharpness(image: np.ndarray, face: Face) -> float:
@@ -113,10 +127,11 @@ def mouth_texture(image: np.ndarray, mesh: np.ndarray) -> tuple[np.ndarray, floa
 
 
 def from_video(path: Path) -> VideoMaterial:
-    """The still and the mouth textures of a clip; the refusal of its best frame when none will do."""
-    frames, count = read_frames(path)
+    """The still and the mouth textures of a clip, picked per viseme class; the refusal of its best frame when
+    none will do."""
+    frames, count, seconds = read_frames(path)
     candidates = []  # (sharpness, index, face)
-    textures: list[tuple[float, np.ndarray]] = []
+    mouths = []  # (index, face) of frontal frames: their mouth shapes, once the closed mouth is known
     first_error = None
     for index, frame in enumerate(frames):
         faces = find_faces(frame)
@@ -124,9 +139,8 @@ def from_video(path: Path) -> VideoMaterial:
             continue
         face = faces[0]
         m = checks.measure(face)
-        if m.mouth_gap > MIN_OPEN and abs(m.yaw) <= checks.MAX_YAW:
-            texture, opening = mouth_texture(frame, face.mesh)
-            textures.append((opening, texture))
+        if abs(m.yaw) <= checks.MAX_YAW:
+            mouths.append((index, face))
         if m.mouth_gap > checks.MAX_MOUTH_GAP:
             continue
         try:
@@ -139,17 +153,59 @@ def from_video(path: Path) -> VideoMaterial:
         if first_error is not None:
             raise first_error
         raise checks.refuse("no-face", f"{path}: no frame with one frontal face and a closed mouth", hint=VIDEO_ADVICE)
-    _, best, _ = max(candidates, key=lambda c: c[0])
-    textures.sort(key=lambda item: item[0])
-    if len(textures) > KEEP:
-        picks = np.linspace(0, len(textures) - 1, KEEP).round().astype(int)
-        textures = [textures[i] for i in picks]
+    _, best, still = max(candidates, key=lambda c: c[0])
+    rest = RestMouth.of(still.mesh[list(MOUTH_POINTS), :2])
+    shapes, seen, widest = [], dict.fromkeys(CLASSES, 0), 0.0
+    for index, face in mouths:
+        # the same closed mouth at this frame's scale (the person a little nearer or farther)
+        f = features(face.mesh[list(MOUTH_POINTS), :2], rest.scaled(face.width / max(still.width, 1.0)))
+        seen[classify(f)] += 1
+        widest = max(widest, float(f[0]))
+        if float(np.linalg.norm(face.mesh[14, :2] - face.mesh[13, :2])) >= MIN_GAP_PX:
+            shapes.append((f, (index, face)))
+    kept = pick(shapes, PER_CLASS)
+    textures, openings = [], []
+    for _, _, (index, face) in kept:
+        texture, opening = mouth_texture(frames[index], face.mesh)
+        textures.append(texture)
+        openings.append(opening)
     tw, th = TEXTURE
-    stack = np.stack([t for _, t in textures]) if textures else np.zeros((0, th, tw, 3), np.uint8)
-    return VideoMaterial(
+    material = VideoMaterial(
         image=frames[best],
         frame_index=best,
         frames_read=count,
-        textures=stack.astype(np.uint8),
-        openings=np.array([o for o, _ in textures], np.float32),
+        textures=(np.stack(textures) if textures else np.zeros((0, th, tw, 3))).astype(np.uint8),
+        openings=np.array(openings, np.float32),
+        shapes=np.array([f for _, f, _ in kept], np.float32).reshape(-1, 4),
+        classes=[name for name, _, _ in kept],
+        seen=seen,
     )
+    material.notes.extend(_shortcomings(material, seconds, len(frames), len(mouths), widest))
+    for note in material.notes:
+        _LOGGER.warning("%s: %s", path.name, note)
+    return material
+
+
+def _shortcomings(material: VideoMaterial, seconds: float, looked_at: int, frontal: int, widest: float) -> list[str]:
+    """One line per thing the clip does not give, and what the avatar does instead."""
+    notes = []
+    if seconds < SHORT_S:
+        notes.append(
+            f"the clip is short ({seconds:.1f} s): few mouth shapes in it; film 5 to 20 s of the person speaking"
+        )
+    if frontal < 0.8 * looked_at:
+        lost = looked_at - frontal
+        notes.append(f"the face was lost or turned away in {lost} of {looked_at} frames looked at")
+    if len(material.classes) == 0:
+        notes.append("the mouth never opens in the clip: the inside of the mouth is painted, as from a photo")
+        return notes
+    if widest < WIDE_OPEN:
+        notes.append(
+            f"the mouth never opens wide (at most {widest:.2f} of its width): wide-open vowels stretch the "
+            "widest real mouth"
+        )
+    missing = [c for c in ("open", "wide", "rounded", "fv") if c not in material.classes]
+    if missing:
+        named = "; ".join(DESCRIBED[c] for c in missing)
+        notes.append(f"no usable frame of: {named}; those use the nearest real mouth")
+    return notes

@@ -22,6 +22,7 @@ from avatar.photo.landmarks import CHIN, FACE_LEFT, FACE_RIGHT, FOREHEAD
 
 STEP = 8  # canvas pixels per field sample (whole canvas: head motion, breathing, the neck under the jaw)
 FINE_STEP = 2  # over the face, where lips and lids need it
+BAND = 0.35  # face widths outside the person's outline over which the head's motion fades out
 
 LIP_OUTER_UPPER = [61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291]
 LIP_OUTER_LOWER = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291]
@@ -256,6 +257,9 @@ def head_fields(geo: FaceGeometry, person: np.ndarray, grid: Grid) -> dict[str, 
     head = np.exp(-(np.maximum(r - 1.0, 0.0) ** 2) / (2 * 0.25**2))
     pivot = geo.chin + np.array([0.0, 0.3 * geo.face_h])  # the neck
     head = np.where(ys > pivot[1], head * np.exp(-(((ys - pivot[1]) / (0.15 * geo.face_h)) ** 2)), head)
+    # the background stays still: the head's motion fades out within a band around the person's outline
+    # (before, the whole backdrop swayed with the head; it also cost a resampled pixel for every one of them)
+    head = head * _near_person(person, grid, BAND * geo.face_w)
     head = np.where(head < 0.02, 0.0, head)  # no endless tails: the warp stays in a box around the head
     rad = math.radians(1.0)
     tilt = np.stack([(ys - pivot[1]) * rad, -(xs - pivot[0]) * rad]) * head  # output samples R(-1 deg)
@@ -275,6 +279,17 @@ def head_fields(geo: FaceGeometry, person: np.ndarray, grid: Grid) -> dict[str, 
         "head_nod": nod.astype(np.float32),
         "breathing": breathing.astype(np.float32),
     }
+
+
+def _near_person(person: np.ndarray, grid: Grid, band: float) -> np.ndarray:
+    """1 on the person, falling smoothly to 0 at ``band`` canvas pixels outside their outline, at the grid's points."""
+    outside = (person < 0.5).astype(np.uint8)
+    dist = cv2.distanceTransform(outside, cv2.DIST_L2, 5)
+    xs, ys = grid.points()
+    at = cv2.remap(
+        dist, xs.astype(np.float32), ys.astype(np.float32), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    return 1.0 - _smoothstep(0.0, band, at.astype(np.float64))
 
 
 def _fields_on(grid: Grid, geo: FaceGeometry, src, moves, tris, person) -> np.ndarray:

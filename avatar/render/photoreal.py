@@ -22,6 +22,7 @@ from PyQt6.QtGui import QImage
 from avatar.pack import AvatarPack
 from avatar.photo.eyes import paint_lid
 from avatar.photo.mouth import MouthColours, paint_inner_mouth
+from avatar.photo.visemes import MOUTH_POINTS, TUCK_QUERY, MouthBank, RestMouth, features
 from avatar.photo.warp import EYES, HEAD_PARAMS, MESH_PARAMS, PARAMS
 from avatar.render.base import AvatarStyle
 from avatar.rig import RigParams
@@ -30,6 +31,12 @@ from core.errors import AvatarError
 _LOGGER = logging.getLogger(__name__)
 _RELATIVE = getattr(cv2, "WARP_RELATIVE_MAP", 0)  # OpenCV >= 4.11: the map holds offsets
 SMILE_REST = 0.2  # the photo's own expression counts as this much smile
+# the rig's most open, widest and most rounded mouths (matched to a clip's: MouthBank.fit)
+RIG_EXTREMES = (
+    {"jaw": 1.0},
+    {"jaw": 0.3, "lip_width": 1.0, "smile": 0.8},
+    {"jaw": 0.3, "lip_round": 1.0, "lip_width": -0.8},
+)
 # the largest value each parameter takes (to find where any field moves something)
 REACH = {"head_tilt": 8.0, "head_nod": 8.0, "head_turn": 1.0, "smile": 0.8, "lip_width": 1.0}
 
@@ -96,17 +103,23 @@ class PhotoStyle(AvatarStyle):
         gy0, gy1 = max(rows.min() - 1, 0), min(rows.max() + 2, fields.shape[2])
         gx0, gx1 = max(cols.min() - 1, 0), min(cols.max() + 2, fields.shape[3])
         self._grid = (gy1 - gy0, gx1 - gx0)
-        # in output pixels, x and y interleaved: the blend is one (P,) @ (P, N) product, one 2-channel resize
-        crop = fields[:, :, gy0:gy1, gx0:gx1].transpose(0, 2, 3, 1) * s
-        self._fields = np.ascontiguousarray(crop.reshape(len(PARAMS), -1))
         # the output box the grid covers (grid point g sits at canvas g * step)
         bx0, by0 = round(ox + gx0 * step * s), round(oy + gy0 * step * s)
         bx1 = min(round(ox + (gx1 - 1) * step * s) + 1, self.width)
         by1 = min(round(oy + (gy1 - 1) * step * s) + 1, self.height)
         self._box = (bx0, by0, bx1, by1)
+        # the source with a margin above and left of it: a strip is resampled from a view that starts `margin`
+        # pixels before it (so it can reach back), its offsets carrying +margin (a constant field of weight 1)
+        reach_px = float((np.abs(fields).max(axis=(1, 2, 3)) * reach).sum()) * s  # all of them at once, at most
+        self._margin = margin = int(np.ceil(reach_px)) + 2
+        self._source = cv2.copyMakeBorder(self._base, margin, 0, margin, 0, cv2.BORDER_REPLICATE)
+        # in output pixels, x and y interleaved: the blend is one (P + 1,) @ (P + 1, N) product, one 2-channel resize
+        crop = fields[:, :, gy0:gy1, gx0:gx1].transpose(0, 2, 3, 1) * s
+        self._fields = _with_bias(crop.reshape(len(PARAMS), -1), margin)
+        self._offsets = np.empty((by1 - by0, bx1 - bx0, 2), np.float32)
         self._grid_xy = None
-        if not _RELATIVE:
-            xs, ys = np.meshgrid(np.arange(bx0, bx1, dtype=np.float32), np.arange(by0, by1, dtype=np.float32))
+        if not _RELATIVE:  # absolute coordinates in a strip's view: its own pixel grid plus the offsets
+            xs, ys = np.meshgrid(np.arange(bx1 - bx0, dtype=np.float32), np.arange(by1 - by0, dtype=np.float32))
             self._grid_xy = np.dstack([xs, ys])
         # the fine grid over the face replaces the coarse offsets there
         fstep = int(data["fine_step"])
@@ -122,7 +135,9 @@ class PhotoStyle(AvatarStyle):
         ry1 = min(round(oy + (fy0 + (rows - 1) * fstep) * s), by1)
         self._fine_rect = (rx0 - bx0, ry0 - by0, rx1 - bx0, ry1 - by0)
         self._fine_grid = (rows, cols)
-        self._fine = np.ascontiguousarray((fine.transpose(0, 2, 3, 1) * s).reshape(len(PARAMS), -1))
+        self._fine = _with_bias((fine.transpose(0, 2, 3, 1) * s).reshape(len(PARAMS), -1), margin)
+        # only what can move is resampled: strips of rows, each from its first to its last moving pixel
+        self._strips = _strips(moving[gy0:gy1, gx0:gx1], (bx1 - bx0, by1 - by0), self._fine_rect)
         self._mesh = data["mesh"][:, :2].astype(np.float32)
         self._inner = data["inner_loop"]
         self._moves = data["moves"].astype(np.float32)  # MESH_PARAMS x 468 x 2
@@ -138,12 +153,15 @@ class PhotoStyle(AvatarStyle):
         self._rest_gap = max(float(np.max(rest[19:10:-1, 1] - rest[1:10, 1])), 0.0)
         self._lid_colours = [self._skin_below(lower, corners) for _, lower, corners in EYES.values()]
         self._grain = self._photo_grain()
-        # from a video: the person's own mouth, inside, at a few openings (RGB, like the painted colours)
-        textures = data.get("mouth_textures")
-        self._textures = None
-        if textures is not None and len(textures) and textures.shape[1] > 1:
-            self._textures = (textures.astype(np.float32), data["mouth_openings"])
-        _LOGGER.debug("photo avatar %s at %dx%d: warp box %s", pack.name, width, height, self._box)
+        # from a video: the person's own mouth, inside, per viseme class (RGB, like the painted colours)
+        self._mouths = _mouth_bank(data)
+        self._rest_mouth = RestMouth.of(self.points(list(MOUTH_POINTS), np.zeros(len(PARAMS), np.float32)))
+        if self._mouths is not None:
+            extremes = [RigParams(**pose) for pose in RIG_EXTREMES]
+            self._mouths.fit(np.array([self.mouth_shape(p, self.weights(p)) for p in extremes]))
+        _LOGGER.debug(
+            "photo avatar %s at %dx%d: warp box %s, %d strips", pack.name, width, height, self._box, len(self._strips)
+        )
 
     def weights(self, params: RigParams) -> np.ndarray:
         values = {
@@ -163,23 +181,32 @@ class PhotoStyle(AvatarStyle):
 
     def render(self, params: RigParams) -> QImage:
         w = self.weights(params)
+        wb = np.append(w, np.float32(1.0))  # the last field: the source margin
         gh, gw = self._grid
         # einsum, not a BLAS product: BLAS's threads would spin on the other core for the rest of the frame
-        blended = np.einsum("p,pn->n", w, self._fields).reshape(gh, gw, 2)
+        blended = np.einsum("p,pn->n", wb, self._fields).reshape(gh, gw, 2)
         bx0, by0, bx1, by1 = self._box
-        offsets = cv2.resize(blended, (bx1 - bx0, by1 - by0), interpolation=cv2.INTER_LINEAR)
+        offsets = self._offsets
+        cv2.resize(blended, (bx1 - bx0, by1 - by0), dst=offsets, interpolation=cv2.INTER_LINEAR)
         x0, y0, x1, y1 = self._fine_rect
         if x1 > x0 and y1 > y0:
             rows, cols = self._fine_grid
-            fine = np.einsum("p,pn->n", w, self._fine).reshape(rows, cols, 2)
+            fine = np.einsum("p,pn->n", wb, self._fine).reshape(rows, cols, 2)
             offsets[y0:y1, x0:x1] = cv2.resize(fine, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
-        # source = pixel + offset (a relative map), written straight into the frame
-        if _RELATIVE:
-            source, flags = self._base[by0:, bx0:], cv2.INTER_LINEAR | _RELATIVE
-        else:  # OpenCV before 4.11: absolute coordinates
-            offsets += self._grid_xy
-            source, flags = self._base, cv2.INTER_LINEAR
-        cv2.remap(source, offsets, None, flags, dst=self._frame[by0:by1, bx0:bx1], borderMode=cv2.BORDER_REPLICATE)
+        # source = pixel + offset (a relative map) from a view `margin` pixels up and left, straight into the frame
+        flags = cv2.INTER_LINEAR | _RELATIVE
+        for sx0, sy0, sx1, sy1 in self._strips:
+            strip = offsets[sy0:sy1, sx0:sx1]
+            if not _RELATIVE:  # OpenCV before 4.11: absolute coordinates in the view
+                strip = strip + self._grid_xy[: sy1 - sy0, : sx1 - sx0]
+            cv2.remap(
+                self._source[by0 + sy0 :, bx0 + sx0 :],
+                strip,
+                None,
+                flags,
+                dst=self._frame[by0 + sy0 : by0 + sy1, bx0 + sx0 : bx0 + sx1],
+                borderMode=cv2.BORDER_REPLICATE,
+            )
         loop = self.points(self._inner, w)
         paint_inner_mouth(
             self._frame,
@@ -190,7 +217,7 @@ class PhotoStyle(AvatarStyle):
             softness=self._softness,
             rest_gap=self._rest_gap,
             grain=self._grain,
-            textures=self._textures,
+            texture=None if self._mouths is None else self._mouths.texture(self.mouth_shape(params, w)),
         )
         blink = PARAMS.index("blink")
         if w[blink] > 0.05:
@@ -208,6 +235,13 @@ class PhotoStyle(AvatarStyle):
                     softness=self._softness,
                 )
         return self._image
+
+    def mouth_shape(self, params: RigParams, w: np.ndarray) -> np.ndarray:
+        """The shape of the mouth about to be drawn (:data:`avatar.photo.visemes.FEATURES`), measured on the warped
+        landmarks like a clip's frames were; the warp does not tuck the lower lip in, the rig's f/v asks for it."""
+        shape = features(self.points(list(MOUTH_POINTS), w), self._rest_mouth)
+        shape[3] = min(float(shape[3]), TUCK_QUERY * params.teeth_lip)
+        return shape
 
     def points(self, indices, w: np.ndarray) -> np.ndarray:
         """Mesh points in output pixels for weights ``w``: the face's targets, then the head's motion."""
@@ -259,3 +293,57 @@ class PhotoStyle(AvatarStyle):
         return QRectF(
             ox + (cx - 0.65 * mouth_w) * s, oy + (cy - 0.3 * mouth_w) * s, 1.3 * mouth_w * s, 0.85 * mouth_w * s
         )
+
+
+def _mouth_bank(data: dict) -> MouthBank | None:
+    """The pack's real mouths, if it was made from a video. Packs made before the shapes were measured have only
+    openings: their mouths are told apart by opening alone."""
+    textures = data.get("mouth_textures")
+    if textures is None or len(textures) == 0 or textures.shape[1] <= 1:
+        return None
+    shapes = data.get("mouth_shapes")
+    if shapes is None or len(shapes) != len(textures):
+        shapes = np.zeros((len(textures), 4), np.float32)
+        shapes[:, 0] = data["mouth_openings"]
+    return MouthBank(textures, shapes)
+
+
+def _with_bias(fields: np.ndarray, margin: int) -> np.ndarray:
+    """The (P, N) fields (x, y interleaved) and one more row: ``margin`` everywhere (its weight is always 1)."""
+    return np.ascontiguousarray(np.concatenate([fields, np.full((1, fields.shape[1]), margin, np.float32)]))
+
+
+STRIP = 32  # output rows per strip
+MERGE = 1.08  # strips one above the other become one if that resamples at most this many times the pixels
+
+
+def _strips(moving: np.ndarray, size: tuple[int, int], fine: tuple[int, int, int, int]) -> list[tuple[int, ...]]:
+    """Rectangles (x0, y0, x1, y1; box pixels) covering every pixel that may move: per band of rows, from the
+    first to the last moving one (the still backdrop beside the head is left as it is), the face's always."""
+    width, height = size
+    cells = cv2.dilate(moving.astype(np.uint8), np.ones((3, 3), np.uint8))  # a grid cell's pixels lie on its edges
+    mask = cv2.resize(cells, (width, height), interpolation=cv2.INTER_LINEAR) > 0
+    fx0, fy0, fx1, fy1 = fine
+    mask[fy0:fy1, fx0:fx1] = True
+    strips = []
+    for y0 in range(0, height, STRIP):
+        y1 = min(y0 + STRIP, height)
+        cols = np.flatnonzero(mask[y0:y1].any(axis=0))
+        if len(cols):
+            x0, x1 = int(cols[0]), int(cols[-1]) + 1
+            strips.append((x0, y0, x1, y1))
+    # fewer, larger calls where that resamples few more pixels (each call has its cost: threads, a view)
+    merged: list[tuple[int, int, int, int]] = []
+    for strip in strips:
+        if merged and merged[-1][3] == strip[1]:
+            last = merged[-1]
+            union = (min(last[0], strip[0]), last[1], max(last[2], strip[2]), strip[3])
+            if _area(union) <= MERGE * (_area(last) + _area(strip)):
+                merged[-1] = union
+                continue
+        merged.append(strip)
+    return merged
+
+
+def _area(rect: tuple[int, int, int, int]) -> int:
+    return (rect[2] - rect[0]) * (rect[3] - rect[1])
