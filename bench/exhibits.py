@@ -17,7 +17,12 @@ counts when the answer opens with the right "Yes" / "No", and fails when it open
 the spoken length (max and p95 characters; the goal is about 250); the share of unanswerable questions
 handed off (the hand-off or a "did you mean" question, never a stated passage); p50/p95 latency.
 
-Run: ``.venv/bin/python bench/exhibits.py [--no-llm] [--errors]``.
+Two sets: ``--set test`` (the default, the folder above: run only to report, never to tune) and ``--set dev``
+(``bench/data/exhibits/dev/``: eight more exhibit texts of other kinds, a label with its data lines, a
+narrative, dates and numbers, a list of materials, and 51 questions (13 yes/no) plus 9 unanswerable, written
+before any tuning: the set to tune on).
+
+Run: ``.venv/bin/python bench/exhibits.py [--set dev|test] [--no-llm] [--errors]``.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from core.settings import load_settings  # noqa: E402
 
 _LOGGER = logging.getLogger(__name__)
 
-DATA = ROOT / "bench" / "data" / "exhibits"
+SETS = {"test": ROOT / "bench" / "data" / "exhibits", "dev": ROOT / "bench" / "data" / "exhibits" / "dev"}
 KB = "museum"
 HANDED_OFF = ("fallback", "clarify")
 _SPACE = re.compile(r"\s+")
@@ -69,13 +74,13 @@ def percentile(values: list[float], q: float) -> float:
     return round(ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo), 1)
 
 
-def add_exhibits(services, kb: str) -> int:
+def add_exhibits(services, kb: str, data: Path) -> int:
     """Every exhibit text as a document of ``kb``, the way ``kiosk kb add-document FILE`` adds it."""
     from knowledge.entries import Document, slugify
     from knowledge.io import decode
 
     passages = 0
-    for path in sorted(DATA.glob("*.md")):
+    for path in sorted(data.glob("*.md")):
         body = decode(path.read_bytes(), path.name)
         doc = services.store.add_document(kb, Document(slugify(path.stem), path.stem.replace("-", " "), body))
         passages += len(doc.chunks)
@@ -83,15 +88,16 @@ def add_exhibits(services, kb: str) -> int:
     return passages
 
 
-def run(*, with_llm: bool, errors: bool = False) -> dict[str, object]:
+def run(*, with_llm: bool, errors: bool = False, which: str = "test") -> dict[str, object]:
     from runtime.services import KioskServices
 
-    data = json.loads((DATA / "questions.json").read_text(encoding="utf-8"))
+    folder = SETS[which]
+    data = json.loads((folder / "questions.json").read_text(encoding="utf-8"))
     with tempfile.TemporaryDirectory(prefix="kiosk-bench-exhibits-") as tmp:
         home = KioskHome(Path(tmp) / "home").ensure()
         services = KioskServices(settings=load_settings(home.settings_file, env={}), home=home)
         kb = services.kb_name(KB)  # the built-in museum demo
-        passages = add_exhibits(services, kb)
+        passages = add_exhibits(services, kb, folder)
         policy = services.policy(kb, with_llm=with_llm, log_turns=False)
         policy.answer("Who built the first lighthouse?")  # loads the models, as the kiosk does at start-up
         rows = []
@@ -106,8 +112,9 @@ def run(*, with_llm: bool, errors: bool = False) -> dict[str, object]:
     latencies = [r["ms"] for r in rows + oos]
     report: dict[str, object] = {
         "benchmark": "exhibits",
+        "set": which,
         "llm": llm_used,
-        "documents": len(list(DATA.glob("*.md"))),
+        "documents": len(list(folder.glob("*.md"))),
         "passages": passages,
         "questions": len(rows),
         "fact_in_spoken_answer": round(sum(r["ok"] for r in rows) / len(rows), 4),
@@ -142,11 +149,12 @@ def _ask(policy, question: str) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--set", choices=sorted(SETS), default="test", help="test (report only) or dev (tune on)")
     parser.add_argument("--no-llm", action="store_true", help="answer without the local LLM (extractive only)")
     parser.add_argument("--errors", action="store_true", help="list the questions handled wrongly")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    print(json.dumps(run(with_llm=not args.no_llm, errors=args.errors), indent=2))
+    print(json.dumps(run(with_llm=not args.no_llm, errors=args.errors, which=args.set), indent=2))
 
 
 if __name__ == "__main__":

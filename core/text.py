@@ -209,8 +209,13 @@ CHUNK_CHARS = 700
 
 
 def chunk_text(body: str, limit: int = CHUNK_CHARS) -> list[str]:
-    """Split a document into passages of at most ~``limit`` characters at paragraph/sentence ends."""
-    paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", body) if p.strip()]
+    """Split a document into passages of at most ~``limit`` characters at paragraph/sentence ends.
+
+    A line that no full stop ends and that stands on its own (a title or heading, a label's data line such as
+    "Cast bronze, length 64 cm", a list item) stays on its own line, so :func:`split_passage` never reads it as
+    the start of the next sentence; wrapped prose is joined with spaces.
+    """
+    paragraphs = [p for p in (_paragraph(block) for block in re.split(r"\n\s*\n", body)) if p]
     pieces: list[str] = []
     for para in paragraphs:
         if len(para) <= limit:
@@ -223,16 +228,55 @@ def chunk_text(body: str, limit: int = CHUNK_CHARS) -> list[str]:
                 pieces.append(current)
                 current = sentence
             else:
-                current = f"{current} {sentence}".strip()
+                current = _join(current, sentence) if current else sentence
         if current:
             pieces.append(current)
     chunks: list[str] = []
-    for piece in pieces:  # merge short neighbours
-        if chunks and len(chunks[-1]) + len(piece) + 1 <= limit // 2:
-            chunks[-1] = f"{chunks[-1]} {piece}"
+    for piece in pieces:  # merge short neighbours; a title or heading always goes with what follows it
+        if chunks and (len(chunks[-1]) + len(piece) + 1 <= limit // 2 or _is_heading(chunks[-1])):
+            chunks[-1] = _join(chunks[-1], piece)
         else:
             chunks.append(piece)
     return chunks
+
+
+_BULLET = re.compile(r"^\s*(?:[-*•–]|\d{1,2}[.)])\s+")
+_ENDS_SENTENCE = re.compile(r"[.!?…][\"')\]”’]*$")
+HEADING_WORDS = 10
+LINE_CHARS = 60  # a paragraph whose lines are all this short (a label) has one statement per line
+
+
+def _is_heading(piece: str) -> bool:
+    """A title or heading: one short line that no full stop ends ("The Church Serpent", "Materials:")."""
+    return "\n" not in piece and not _ENDS_SENTENCE.search(piece) and len(piece.split()) <= HEADING_WORDS
+
+
+def _join(before: str, after: str) -> str:
+    """``before`` and ``after``, on one line when ``before`` ends a sentence, else on two."""
+    return f"{before}{' ' if _ENDS_SENTENCE.search(before) else chr(10)}{after}"
+
+
+def _paragraph(block: str) -> str:
+    """One paragraph: wrapped prose on one line; list items and a label's short lines each on a line of their own."""
+    lines = [" ".join(line.split()) for line in block.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    short = all(len(line) <= LINE_CHARS for line in lines[:-1])
+    text = lines[0]
+    for line in lines[1:]:
+        own = _BULLET.match(line) or (short and (line[:1].isupper() or line[:1].isdigit()))
+        text = _join(text, line) if own else f"{text} {line}"
+    return text
+
+
+def split_passage(text: str) -> list[str]:
+    """Sentences of a document passage: each line on its own (a heading, a label's line, a list item without
+    its bullet), then each line's sentences."""
+    sentences: list[str] = []
+    for line in text.splitlines():
+        if said := _BULLET.sub("", line).strip():
+            sentences += split_sentences(said)
+    return sentences
 
 
 # -- sentences: cut streamed text into sentences, so speech can start on the first one ------------------

@@ -12,6 +12,9 @@ it was the first one, the policy speaks the entries' own texts instead):
   are next to exit C", the toilets' exit);
 - each clause must come mostly from one passage sentence, not be true words
   mixed into something no passage says ("Cafe Lumen serves dinner on Fridays");
+- it must be finished: generation stopped at its token or time cap leaves a fragment ("The Saltm",
+  "It was built in") that no check of its words can catch, so a sentence must end as a sentence or a
+  first clause does (. ! ? or , ; :);
 - it must not loop ("the first and last trains are the first and last trains");
 - it must not turn a yes into a no or back: a clause, and a short part of it
   joined by "and", is negated only where the passage sentence it repeats is
@@ -42,6 +45,7 @@ _CONTRAST = re.compile(r"[,;]|:(?=\s)|\b(?:but|while|whereas)\b", re.IGNORECASE)
 _NEGATION = re.compile(r"\b(?:no|not|never|none|nobody|nothing|nowhere|cannot|without|closed)\b|n't\b", re.IGNORECASE)
 _WORD = re.compile(r"[a-z]+")
 _UNITS = {"pounds", "pound", "pence", "euros", "euro", "cents", "dollars", "minutes", "hours", "percent", "cent"}
+_FINISHED = re.compile(r"[.!?\u2026,;:][\"')\]\u201d\u2019]*$")  # a sentence's or a first clause's end
 _FORBIDDEN = re.compile(r"\b(as an ai|language model|system prompt|my instructions|i am an ai|openai|chatgpt)\b", re.I)
 
 MIN_SUPPORT = 0.75
@@ -185,6 +189,8 @@ def check_sentence(sentence: str, passages: Sequence[str], question: str = "") -
     passages = [_SHORT_HYPHEN.sub(r"\1", p) for p in passages]
     if not sentence.strip():
         return Grounding(False, 0.0, "empty")
+    if not _FINISHED.search(sentence.strip()):
+        return Grounding(False, 0.0, "unfinished: generation stopped mid-sentence")
     if _FORBIDDEN.search(sentence):
         return Grounding(False, 0.0, "talks about itself")
     source = " ".join(passages)

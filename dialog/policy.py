@@ -6,8 +6,9 @@ Order of decisions, each recorded in the answer's ``reason`` and timings:
 2. small talk: greetings, thanks, goodbye, "what can you do" → mode ``smalltalk``
 3. a pending clarify question: "the second one" / "Sundays" → the chosen entry
 4. matching (with follow-up resolution against the previous turn)
-5. by confidence: ``faq``; ``generated`` when several entries or a document
-   passage are relevant and the LLM is on; ``clarify`` when two or three
+5. by confidence: ``faq``; ``generated`` when several entries are relevant and
+   the LLM is on, or a document passage has a sentence that answers (said in its
+   own words at once, see ``dialog.documents``); ``clarify`` when two or three
    candidates are close; ``fallback`` when nothing matches well enough.
    A two-part question ("is there parking and free wifi?") has each part
    matched on its own too, and every entry a part is sure of joins the answer:
@@ -34,8 +35,8 @@ from core.settings import DialogSection, LlmSection
 from core.text import split_sentences, stream_sentences
 from dialog import guardrails, languages, smalltalk
 from dialog.decision import Conversation, Decision
+from dialog.documents import MIN_CONFIDENCE, SURE_CONFIDENCE, DocumentAnswers
 from dialog.events import Answer, AnswerFinished, AnswerMode, AnswerSentence, AnswerStarted, Choice
-from dialog.extractive import extract
 from dialog.grounding import check_sentence
 from dialog.llm.base import ChatMessage, GenerationLimits, LlmEngine, LlmError
 from dialog.turns import TurnLog, TurnRecord
@@ -47,7 +48,8 @@ _LOGGER = logging.getLogger(__name__)
 MODES = tuple(AnswerMode)
 MAX_GENERATED_SENTENCES = 3
 SECOND_ENTRY_MIN = 0.35  # a second entry this confident is worth combining
-PASSAGE_MIN_SIMILARITY = 0.5
+PASSAGE_MIN_SIMILARITY = 0.25  # a passage this close may answer, if one of its sentences does (dialog.documents)
+DOCUMENT_LLM_S = 3.0  # the LLM composes from documents within this (else the passage's own sentence is said)
 CHOICE_MIN = 0.2  # a candidate below this is not offered as a choice
 CLARIFY_SUM = 0.6  # top choices adding up to this are worth asking about
 FOLLOWUP_SAME_ENTRY = 0.7  # weight of the previous turn's entry when resolving a follow-up
@@ -113,6 +115,7 @@ class AnswerPolicy:
         self.llm = llm
         self.turn_log = turn_log
         self._language_cache: _KbLanguages | None = None
+        self.documents = DocumentAnswers(store=store, retriever=retriever)
 
     # -- helpers ------------------------------------------------------------
     @property
@@ -288,22 +291,24 @@ class AnswerPolicy:
             and languages.base(lang) in languages.LLM_LANGUAGES
         )
         best_passage = result.passages[0] if result.passages else None
-        passage_wins = (
-            best_passage is not None
-            and best_passage.similarity >= PASSAGE_MIN_SIMILARITY
-            and (top is None or best_passage.similarity > top.dense + 0.05)
-        )
+        found = None  # the passage sentence that answers, when a passage is close enough to have one
+        if best_passage is not None and best_passage.similarity >= PASSAGE_MIN_SIMILARITY:
+            t_extract = time.perf_counter()
+            found = self.documents.extract(self.kb, query, result.passages)
+            timings["extract"] = _ms(t_extract)
+        answerable = found is not None and found.confidence >= MIN_CONFIDENCE
+        passage_wins = answerable and (top is None or best_passage.similarity > top.dense + 0.05)
 
         def decided(mode: AnswerMode, **kw) -> Decision:
             timings["decide"] = _ms(t0)
             kw.setdefault("reason", reason)
             return Decision(mode, candidates=cands, query=query, timings_ms=timings, **kw)
 
-        answerable = best_passage is not None and best_passage.similarity >= PASSAGE_MIN_SIMILARITY
-
-        def from_passages() -> Decision:  # a passage answers it: composed by the LLM, else in the passage's words
-            assert best_passage is not None
-            how = {} if can_generate else {"reason": "extractive"}
+        def from_passages() -> Decision:  # a passage answers it: in its own words, fast; the LLM composes only
+            # an answer to several things at once that no one sentence is sure of (dialog.documents), within a bound
+            assert best_passage is not None and found is not None
+            compose = can_generate and found.confidence < SURE_CONFIDENCE and _mentions_both(text)
+            how = {} if compose else {"reason": "extractive"}
             passages = tuple(result.passages)
             return decided(AnswerMode.GENERATED, faq_id=None, score=best_passage.similarity, passages=passages, **how)
 
@@ -450,7 +455,8 @@ class AnswerPolicy:
             generated_ok = False
             try:
                 question = decision.query or text
-                for sentence in self._generate(question, facts, cancel) if reason != "extractive" else ():
+                cap = DOCUMENT_LLM_S if entry is None and decision.passages else None  # documents: bounded
+                for sentence in self._generate(question, facts, cancel, cap) if reason != "extractive" else ():
                     grounding = check_sentence(sentence, passages, text)
                     if not grounding.ok:
                         _LOGGER.info("generated sentence rejected (%s): %r", grounding.reason, sentence)
@@ -470,7 +476,7 @@ class AnswerPolicy:
                 mode = AnswerMode.FAQ
                 answered += related
             else:  # a document passage with no entry: its sentence or two that answer the question (all on screen)
-                found = extract(decision.query or text, [p.text for p in decision.passages])
+                found = self.documents.extract(self.kb, decision.query or text, decision.passages)
                 display = found.passage if found else (passages[0] if passages else self.settings.fallback_message)
                 for sentence in found.sentences if found else split_sentences(display)[:MAX_GENERATED_SENTENCES]:
                     yield emit(sentence)
@@ -552,12 +558,14 @@ class AnswerPolicy:
             ChatMessage("user", f"Facts:\n{facts}\n\nQuestion: {question}"),
         ]
 
-    def _generate(self, question: str, passages: list[str], cancel: threading.Event | None) -> Iterator[str]:
+    def _generate(
+        self, question: str, passages: list[str], cancel: threading.Event | None, cap_s: float | None = None
+    ) -> Iterator[str]:
         assert self.llm is not None
         messages = self._messages(question, passages)
         limits = GenerationLimits(
             max_tokens=self.llm_settings.max_tokens,
-            timeout_s=self.llm_settings.timeout_s,
+            timeout_s=min(self.llm_settings.timeout_s, cap_s or self.llm_settings.timeout_s),
             temperature=self.llm_settings.temperature,
         )
         # the first clause goes out alone (>= 6 words, up to a comma): speech starts before the sentence ends

@@ -101,3 +101,33 @@ def test_unfaithful_sentences_fail(sentence: str, ids: tuple[str, ...], reason: 
     grounding = check_sentence(sentence, passages(*ids), "are you open on saturday and sunday?")
     assert not grounding.ok
     assert reason in grounding.reason
+
+
+@pytest.mark.parametrize(
+    "fragment",
+    [
+        "The Saltm",  # cut at the token cap mid-word
+        "The clock was built in 1794 by Tobias",  # every word true, the sentence unfinished
+        "On Saturdays the branch is open from 9:30 in the morning until 1 in the afternoon",  # no end at all
+    ],
+)
+def test_an_unfinished_sentence_is_never_grounded(fragment: str) -> None:
+    sources = [
+        *passages(*WEEKEND),
+        "The Saltmarsh Hoard was found in 1991. The clock was built in 1794 by Tobias Wren.",
+    ]
+    grounding = check_sentence(fragment, sources)
+    assert not grounding.ok and "unfinished" in grounding.reason
+
+
+def test_the_same_words_finished_pass() -> None:
+    sources = [*passages(*WEEKEND), "The clock was built in 1794 by Tobias Wren."]
+    assert check_sentence("The clock was built in 1794 by Tobias Wren.", sources).ok
+    assert check_sentence(
+        "On Saturdays the branch is open from 9:30 in the morning until 1 in the afternoon!", sources
+    ).ok
+
+
+def test_a_first_clause_streamed_on_its_own_is_finished() -> None:
+    clause = "On Saturdays the branch is open from 9:30 in the morning,"  # what stream_sentences sends first
+    assert check_sentence(clause, passages(*WEEKEND)).ok
