@@ -18,7 +18,11 @@ Nothing is tuned on either half.
    as it does after any FAQ edit. The traffic half is asked again too (the next visitors asking the
    same questions): what an approval is sure to fix.
 
-Run: ``.venv/bin/python bench/approval.py [--demo bank|metro|museum]``.
+The fourth knowledge base, ``faq-typos``, is the FAQ list of ``bench/faq_typos.py`` (no alternates) with
+its typed questions (two typings of each entry's question, one of each out-of-scope question) split the
+same way.
+
+Run: ``.venv/bin/python bench/approval.py [--demo bank|metro|museum|faq-typos]``.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from dialog.evaluation import evaluate  # noqa: E402
 _LOGGER = logging.getLogger(__name__)
 
 DEMOS = ("bank", "metro", "museum")
+FAQ_TYPOS = "faq-typos"  # bench/faq_typos.py: a real FAQ list, its questions typed with typos
 SEED = 0
 OPERATOR = "operator"
 PASSWORD = "a long enough benchmark password"
@@ -102,18 +107,28 @@ def _operator(app):
     return client, _CSRF.search(client.get("/unanswered").text).group(1)
 
 
-def run_demo(demo: str) -> dict[str, object]:
-    from admin_web.app import create_app
+def dataset(name: str) -> tuple[list, list[tuple[str, str]]]:
+    """(English entries with every alternate removed, evaluation rows) of a demo or of ``faq-typos``."""
+    if name == FAQ_TYPOS:
+        from bench.faq_typos import load
+
+        return load()
     from knowledge.demo import demo_file
     from knowledge.io import parse_jsonl
 
-    traffic, held = split_traffic(eval_rows(demo))
+    parsed = parse_jsonl(demo_file(name).read_text(encoding="utf-8"))
+    return [replace(e, alternates=()) for e in parsed.entries if e.language == "en"], eval_rows(name)
+
+
+def run_demo(demo: str) -> dict[str, object]:
+    from admin_web.app import create_app
+
+    entries, rows = dataset(demo)
+    traffic, held = split_traffic(rows)
     with tempfile.TemporaryDirectory(prefix="kiosk-bench-approval-") as tmp:
         home = KioskHome(Path(tmp) / "home").ensure()
         app = create_app(load_settings(home.settings_file, env={}), home, purge=False)
         services = app.state.admin.backend
-        parsed = parse_jsonl(demo_file(demo).read_text(encoding="utf-8"))
-        entries = [replace(e, alternates=()) for e in parsed.entries if e.language == "en"]
         services.store.create_kb(demo, title=demo, language="en")
         services.store.replace_all(demo, entries, changed_by="bench")
         services.retriever.prepare(demo)
@@ -174,10 +189,10 @@ def run_demo(demo: str) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--demo", choices=DEMOS, action="append", help="default: all three")
+    parser.add_argument("--demo", choices=(*DEMOS, FAQ_TYPOS), action="append", help="default: all four")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    results = [run_demo(demo) for demo in args.demo or DEMOS]
+    results = [run_demo(demo) for demo in args.demo or (*DEMOS, FAQ_TYPOS)]
     print(json.dumps({"benchmark": "approval", "seed": SEED, "results": results}, indent=2))
 
 
