@@ -24,6 +24,8 @@ _INJECTION = [
     r"\b(above|instructions|prompt|everything before|text before|previous text|guidelines)",
     r"\byou are (now|no longer)\b",
     r"\b(pretend|act|behave|roleplay|role-play|role play)\b.{0,30}\b(as|to be|you are|like)\b",
+    r"\b(pretend|imagine|act as if|act like)\b.{0,40}\b(faq|knowledge base|database|answers?|records?|system|"
+    r"instructions?|rules?)\b.{0,15}\b(says?|said|states?|reads?|shows?|tells?)\b",
     r"\bfrom now on\b.{0,30}\b(you|your|act|answer|respond|reply|only|always|never)\b",
     r"\b(dan|jailbreak|jailbroken|developer mode|god mode|sudo mode|unfiltered|uncensored)\b",
     r"\bdo anything now\b",

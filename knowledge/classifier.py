@@ -21,13 +21,21 @@ log probability's weight and the bias are learned per knowledge base (see
 Its output is the score the answer policy compares with its thresholds, so one
 set of thresholds works for a 50-entry demo and a 150-entry benchmark alike.
 
-A knowledge base whose entries have (almost) no alternates (fewer than :data:`SPARSE_PHRASINGS`
-phrasings per entry: a FAQ list imported from a website) has nothing to hold out: every entry's
-one phrasing is all the classifier learns from, and cross-validation would only ever see entries it
-never learned. It gets :data:`SPARSE_CALIBRATION`, fitted once for that case on CLINC150 with one
-phrasing per intent (``bench/sparse_calibration.py``). A calibrator fitted on a knowledge base that
-comes out trusting the classifier's probability less than :data:`MIN_LOG_P_WEIGHT` (seen with one
-alternate per entry) is not used either.
+A knowledge base whose entries have no alternates (a FAQ list imported from a website) has nothing to
+hold out: every entry's one phrasing is all the classifier learns from, and cross-validation would only
+ever see entries it never learned. It gets :data:`SPARSE_CALIBRATION`, fitted once for that case on
+CLINC150 with one phrasing per intent (``bench/sparse_calibration.py``). Between one and
+:data:`SPARSE_PHRASINGS` phrasings per entry (what approving visitors' questions as alternates makes: a
+few entries with alternates, most with none) the sparse and the fitted calibrations are blended in
+proportion (:func:`choose_calibration`), so each approval moves the scores a little. A calibrator fitted
+on a knowledge base that comes out trusting the classifier's probability less than
+:data:`MIN_LOG_P_WEIGHT` (seen with one alternate per entry) is not used.
+
+Entries are weighed alike however many phrasings they have (:func:`balanced_weights`), and an entry with
+more phrasings than the typical one has its excess pull on the other entries' phrasings taken off its
+intercept (:func:`attraction`): otherwise an entry that gains alternates learns their common words and mean
+direction and takes the questions of entries that have none (``tests/test_learned_alternates.py``,
+``bench/approval.py``). A knowledge base whose entries have as many phrasings each trains as before.
 
 Everything is deterministic (lbfgs, fixed fold assignment from a fixed seed) and
 cached on disk as ``.npz`` (no pickle) under a fingerprint of the training set.
@@ -46,7 +54,7 @@ import numpy as np
 
 _LOGGER = logging.getLogger(__name__)
 
-FORMAT_VERSION = 4  # 3: a two-entry model keeps a row per entry; 4: sparse knowledge bases' calibration
+FORMAT_VERSION = 6  # 3: two-entry models keep a row per entry; 4: sparse calibration; 5, 6: entries weighed alike
 C = 10.0  # inverse regularization of the entry classifier
 DENSE_WEIGHT = 2.0  # scale of the embedding block next to the (unit-norm) TF-IDF blocks
 FOLDS = 3
@@ -72,6 +80,7 @@ SINGLE_ENTRY_CALIBRATION = (0.0, 0.0, 20.0, -11.0)
 # bias a knowledge base gets is SPARSE_CALIBRATION[3] + SPARSE_CALIBRATION[0] * log N.
 SPARSE_CALIBRATION = (0.63, 0.63, 5.6, -6.361)
 SPARSE_PHRASINGS = 2.0  # phrasings per entry (question + alternates) below which a KB is calibrated as sparse
+ATTRACTION = 1.0  # share of an entry's excess pull on other entries' phrasings taken off its intercept
 MIN_LOG_P_WEIGHT = 0.1  # a fitted calibrator that trusts the classifier less than this is not used
 
 WORD_NGRAMS = (1, 2)
@@ -156,8 +165,18 @@ def _fit(texts: Sequence[str], labels: np.ndarray, vectors: np.ndarray):
         char.set_params(min_df=1)
         feats = _features(vectors, texts, word, char, fit=True)
     model = LogisticRegression(C=C, max_iter=1000, tol=1e-4)
-    model.fit(feats, labels)
+    model.fit(feats, labels, sample_weight=balanced_weights(labels))
     return model, word, char
+
+
+def balanced_weights(labels: np.ndarray) -> np.ndarray:
+    """Per-phrasing weights that give every entry the same total weight (mean weight 1).
+
+    Unweighted, an entry's share of the training phrasings becomes its prior: an entry that gains
+    alternates (approved visitor questions) would pull in the questions of entries that have none.
+    """
+    _, inverse, counts = np.unique(labels.astype(str), return_inverse=True, return_counts=True)
+    return (len(labels) / (len(counts) * counts[inverse])).astype(np.float64)
 
 
 def _class_max_cosine(query: np.ndarray, vectors: np.ndarray, labels: np.ndarray, classes: Sequence[str]) -> np.ndarray:
@@ -217,10 +236,13 @@ def calibration_samples(
         train_classes = sorted(set(labels[train].tolist()))
         if len(train_classes) < 2:
             continue
-        model, word, char = _fit(list(texts_arr[train]), labels[train], vectors[train])
+        train_texts = list(texts_arr[train])
+        model, word, char = _fit(train_texts, labels[train], vectors[train])
+        offset = _pull_offset(model, _features(vectors[train], train_texts, word, char, fit=False), labels[train])
         test_idx = np.flatnonzero(test)
         test_idx = test_idx[np.isin(labels[test_idx], train_classes) | (groups[test_idx] == fold)]
-        probs = model.predict_proba(_features(vectors[test_idx], list(texts_arr[test_idx]), word, char, fit=False))
+        logits = model.decision_function(_features(vectors[test_idx], list(texts_arr[test_idx]), word, char, fit=False))
+        probs = _softmax(_two_class_logits(logits) - offset)
         cos = _class_max_cosine(vectors[test_idx], vectors[train], labels[train], list(model.classes_))
         model_classes = np.array(model.classes_)
         for row, i in enumerate(test_idx):
@@ -273,6 +295,77 @@ def sparse_calibration(entries: int) -> tuple[float, ...]:
     return (a, margin, cosine, round(bias + a * float(np.log(entries)), 4))
 
 
+def attraction(log_p: np.ndarray, labels: np.ndarray, classes: Sequence[str]) -> np.ndarray:
+    """How much more each entry with more phrasings than the typical entry draws the other entries'
+    phrasings than the typical entry does (log ratio; 0 for the others).
+
+    An entry with many phrasings learns their common words and their mean direction ("card" for a lost-card
+    entry with seven phrasings) and would win questions that merely share them; its excess pull, measured
+    on the knowledge base's own phrasings of other entries, is taken off its intercept. Entries with the
+    typical number of phrasings or fewer keep theirs: a knowledge base whose entries have as many phrasings
+    each is left as it is.
+    """
+    classes = np.asarray(classes, dtype=object)
+    others = labels[:, None] != classes[None, :]
+    probs = np.exp(log_p) * others  # each phrasing's own entry left out: the others' shares of the rest
+    probs /= np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)
+    pull = np.log(np.maximum(probs.sum(axis=0) / np.maximum(others.sum(axis=0), 1), 1e-12))
+    counts = (~others).sum(axis=0)
+    richer = counts > np.median(counts)
+    return np.where(richer, np.maximum(pull - np.median(pull), 0.0), 0.0).astype(np.float32)
+
+
+def _two_class_logits(logits: np.ndarray) -> np.ndarray:
+    """scikit-learn's decision values as one logit per class (two classes come as one column)."""
+    return np.stack([np.zeros_like(logits), logits], axis=1) if logits.ndim == 1 else logits
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+def _pull_offset(model, feats, labels: np.ndarray) -> np.ndarray:
+    """What :func:`attraction` takes off each entry's intercept (:data:`ATTRACTION` of it)."""
+    log_p = np.log(np.maximum(_softmax(_two_class_logits(model.decision_function(feats))), 1e-30))
+    return (ATTRACTION * attraction(log_p, labels, model.classes_)).astype(np.float32)
+
+
+def sparse_share(labels: np.ndarray) -> float:
+    """How far a knowledge base is from the sparse regime: 0 at one phrasing per entry, 1 at
+    :data:`SPARSE_PHRASINGS` or more (a knowledge base with enough alternates to calibrate on itself)."""
+    per_entry = len(labels) / max(1, len(set(labels.tolist())))
+    return float(np.clip((per_entry - 1.0) / (SPARSE_PHRASINGS - 1.0), 0.0, 1.0))
+
+
+def blend(sparse: Sequence[float], fitted: Sequence[float], share: float) -> tuple[float, ...]:
+    """The calibrator whose logit is ``share`` of ``fitted``'s plus the rest of ``sparse``'s."""
+    return tuple(round((1.0 - share) * a + share * b, 4) for a, b in zip(sparse, fitted, strict=True))
+
+
+def choose_calibration(texts: Sequence[str], labels: np.ndarray, vectors: np.ndarray) -> tuple[float, ...] | None:
+    """The calibration for a knowledge base of these phrasings; ``None`` for :data:`DEFAULT_CALIBRATION`.
+
+    One phrasing per entry gets :func:`sparse_calibration`; :data:`SPARSE_PHRASINGS` or more per entry a
+    calibration fitted on the knowledge base itself (when it is big enough and the fit trusts the
+    classifier). In between (what approving visitors' questions as alternates makes: a few entries with
+    alternates, most with none) the two are blended by :func:`sparse_share`, so that each approval moves the
+    scores a little instead of one approval switching every score of the knowledge base to another regime.
+    """
+    n_entries = len(set(labels.tolist()))
+    share = sparse_share(labels)
+    fitted = None
+    if share > 0 and n_entries >= MIN_CALIBRATION_ENTRIES and len(labels) >= MIN_CALIBRATION_PHRASINGS:
+        fitted = fit_calibration(*calibration_samples(texts, labels, vectors))
+        if fitted is not None and fitted[0] < MIN_LOG_P_WEIGHT:
+            _LOGGER.info("calibration learned a log-p weight of %.3f; not using it", fitted[0])
+            fitted = None
+    if share >= 1.0:
+        return fitted
+    sparse = sparse_calibration(n_entries)
+    return sparse if fitted is None else blend(sparse, fitted, share)
+
+
 @dataclass
 class IntentClassifier:
     """Softmax model over the knowledge base's entries, plus its calibrator."""
@@ -292,20 +385,14 @@ class IntentClassifier:
         if len(classes) < 2:
             return None
         start = time.perf_counter()
-        calibration = None
-        if len(labels) < SPARSE_PHRASINGS * len(classes):  # mostly one phrasing per entry: nothing to hold out
-            calibration = sparse_calibration(len(classes))
-        elif len(classes) >= MIN_CALIBRATION_ENTRIES and len(labels) >= MIN_CALIBRATION_PHRASINGS:
-            calibration = fit_calibration(*calibration_samples(texts, labels, vectors))
-            if calibration is not None and calibration[0] < MIN_LOG_P_WEIGHT:
-                _LOGGER.info("calibration learned a log-p weight of %.3f; using the default instead", calibration[0])
-                calibration = None
+        calibration = choose_calibration(texts, labels, vectors)
         cal_seconds = time.perf_counter() - start
         model, word, char = _fit(list(texts), labels, vectors)
         coef, intercept = model.coef_, model.intercept_
         if len(model.classes_) == 2:  # scikit-learn keeps one row, the logit of the second class: softmax([0, z])
             coef = np.vstack([np.zeros_like(coef), coef])
             intercept = np.concatenate([np.zeros_like(intercept), intercept])
+        intercept = intercept - _pull_offset(model, _features(vectors, list(texts), word, char, fit=False), labels)
         _LOGGER.info(
             "classifier trained on %d phrasings, %d entries in %.1f s (calibration %.1f s: %s)",
             len(labels),

@@ -17,7 +17,7 @@ from tests.test_admin_support import add_turn, make_app, signed_in
 
 KB = "bank"
 ENTRY = "bank-safe-deposit-box"
-QUESTION = "can I stash my grandmother's jewellery with you"  # handed off by the bank demo as it ships
+QUESTION = "could my late aunt's war medals be kept somewhere secure with you"  # handed off by the bank demo
 _APPROVE = re.compile(r'<form[^>]*data-testid="approve".*?</form>', re.DOTALL)
 _FIELD = re.compile(r'name="(\w+)" value="([^"]*)"')
 
