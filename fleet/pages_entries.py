@@ -13,23 +13,21 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from admin_web.security import UPLOAD_BODY_LIMIT
+from admin_web.forms import MAX_IMPORT_BYTES, MAX_IMPORT_MB, EntryForm, parse_upload
 from core.errors import KioskError
 from fleet.drafts import Draft, DraftConflictError
 from fleet.pages_knowledge import refused
 from fleet.webkit import EditorWrite, PageError, Session, Viewer, kb_url, redirect, render, require_editor, web
 from knowledge.entries import FaqEntry
-from knowledge.io import PARSERS, ImportFailedError, ParseResult, decode, detect_format
 
 _LOGGER = logging.getLogger(__name__)
 
 router = APIRouter()
 
-MAX_IMPORT_BYTES = UPLOAD_BODY_LIMIT - 64 * 1024
 PREVIEW_ROWS = 50
 ROW_PROBLEMS_SHOWN = 500
 
@@ -39,29 +37,6 @@ def _draft(request: Request, kb: str) -> Draft:
     if draft is None:
         raise PageError(404, f"{kb} has no draft.", "Start one on the knowledge base's page.")
     return draft
-
-
-def _lines(text: str) -> tuple[str, ...]:
-    return tuple(line.strip() for line in text.splitlines() if line.strip())
-
-
-def _form_entry(
-    question: Annotated[str, Form()] = "",
-    answer: Annotated[str, Form()] = "",
-    spoken_answer: Annotated[str, Form()] = "",
-    alternates: Annotated[str, Form()] = "",
-    category: Annotated[str, Form()] = "",
-    language: Annotated[str, Form()] = "en",
-    enabled: Annotated[str, Form()] = "",
-) -> FaqEntry:
-    """The editor's fields (the kiosk admin app's form); the handler sets the id."""
-    return FaqEntry(
-        id="", question=question, answer=answer, spoken_answer=spoken_answer, alternates=_lines(alternates),
-        category=category, language=language.strip() or "en", enabled=enabled in ("1", "on", "true"),
-    )  # fmt: skip
-
-
-EntryForm = Annotated[FaqEntry, Depends(_form_entry)]
 
 
 def _editor_page(
@@ -159,7 +134,7 @@ def entry_alternate(
 def import_page(request: Request, session: Viewer, kb: str) -> Response:
     require_editor(session)
     draft = _draft(request, kb)
-    return render(request, session, "fleet_import.html", kb=kb, draft=draft, max_mb=MAX_IMPORT_BYTES // (1 << 20))
+    return render(request, session, "fleet_import.html", kb=kb, draft=draft, max_mb=MAX_IMPORT_MB)
 
 
 @router.post("/import/{kb}")  # under /import: the body limit of uploads (admin_web.security.UPLOAD_PATHS)
@@ -181,18 +156,7 @@ def _preview(
 ) -> Response:
     """Parse (never write); a clean file is staged for its uploader to confirm."""
     draft = _draft(request, kb)
-    problems: list[str] = []
-    result = ParseResult()
-    if len(data) > MAX_IMPORT_BYTES:
-        problems.append(f"The file is larger than {MAX_IMPORT_BYTES // (1 << 20)} MB.")
-    else:
-        try:
-            kind = detect_format(Path(filename), fmt or None)
-            result = PARSERS[kind](decode(data, filename))
-        except ImportFailedError as exc:
-            problems.append(exc.message)
-    if not problems and not result.entries and not result.problems:
-        problems.append("No entries found in the file.")
+    result, problems = parse_upload(data, filename, fmt)
     token, new, removed = "", 0, 0
     if not problems and not result.problems:
         drafts = web(request).drafts

@@ -7,10 +7,11 @@ from dataclasses import replace
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
+from admin_web.forms import EntryForm
 from admin_web.web import (
     PER_PAGE,
     Editor,
@@ -52,10 +53,6 @@ class _EditConflictError(Exception):
     def __init__(self, current: FaqEntry) -> None:
         super().__init__(current.id)
         self.current = current
-
-
-def _lines(text: str) -> tuple[str, ...]:
-    return tuple(line.strip() for line in text.splitlines() if line.strip())
 
 
 def _unique_id(request: Request, kb: str, question: str) -> str:
@@ -110,32 +107,6 @@ def faq_list(
             "languages": languages,
         },
     )
-
-
-def _form_entry(
-    question: Annotated[str, Form()] = "",
-    answer: Annotated[str, Form()] = "",
-    spoken_answer: Annotated[str, Form()] = "",
-    alternates: Annotated[str, Form()] = "",
-    category: Annotated[str, Form()] = "",
-    language: Annotated[str, Form()] = "en",
-    enabled: Annotated[str, Form()] = "",
-) -> FaqEntry:
-    """The entry editor's fields, for creating and editing alike; the handler sets the id (a form field when
-    creating, the URL's when editing)."""
-    return FaqEntry(
-        id="",
-        question=question,
-        answer=answer,
-        spoken_answer=spoken_answer,
-        alternates=_lines(alternates),
-        category=category,
-        language=language.strip() or "en",
-        enabled=enabled in ("1", "on", "true"),
-    )
-
-
-EntryForm = Annotated[FaqEntry, Depends(_form_entry)]
 
 
 @router.get("/faqs/new")

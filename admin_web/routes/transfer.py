@@ -23,17 +23,16 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from admin_web.security import UPLOAD_BODY_LIMIT
+from admin_web.forms import MAX_IMPORT_BYTES, MAX_IMPORT_MB, parse_upload
 from admin_web.web import Actor, Editor, EditorWrite, Viewer, current_kb, kb_context, render, state
 from core.backup import backup_quietly
 from knowledge.entries import FaqEntry
-from knowledge.io import PARSERS, ImportFailedError, ImportProblem, ParseResult, decode, detect_format, export
+from knowledge.io import ImportProblem, export
 
 _LOGGER = logging.getLogger(__name__)
 
 router = APIRouter()
 
-MAX_IMPORT_BYTES = UPLOAD_BODY_LIMIT - 64 * 1024
 PENDING_TTL_S = 1800
 PREVIEW_ROWS = 50
 
@@ -70,7 +69,7 @@ def _prune(pending: dict) -> None:
 @router.get("/import")
 def import_page(request: Request, actor: Editor) -> Response:
     kb = current_kb(request)
-    return render(request, "import.html", {**kb_context(request, kb), "max_mb": MAX_IMPORT_BYTES // (1 << 20)})
+    return render(request, "import.html", {**kb_context(request, kb), "max_mb": MAX_IMPORT_MB})
 
 
 @router.post("/import")
@@ -94,18 +93,7 @@ def _preview(
 ) -> Response:
     st = state(request)
     kb = current_kb(request)
-    problems: list[str] = []
-    result = ParseResult()
-    if len(data) > MAX_IMPORT_BYTES:
-        problems.append(f"The file is larger than {MAX_IMPORT_BYTES // (1 << 20)} MB.")
-    else:
-        try:
-            kind = detect_format(Path(filename), fmt or None)
-            result = PARSERS[kind](decode(data, filename))
-        except ImportFailedError as exc:
-            problems.append(exc.message)
-    if not problems and not result.entries and not result.problems:
-        problems.append("No entries found in the file.")
+    result, problems = parse_upload(data, filename, fmt)
     skipping = skip_bad and bool(result.problems) and result.only_bad_rows and not problems
     if skipping and replace_existing:  # the skipped rows' entries would be deleted: refuse rather than lose them
         problems.append(
