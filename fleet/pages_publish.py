@@ -99,16 +99,23 @@ def settings_rollback(
     version: Annotated[int, Form(ge=1)],
     target: Annotated[str, Form(max_length=80)] = "",
 ) -> Response:
+    versions = web(request).store.settings_versions()
+    _roll_back(request, session, "settings", "", version, target, versions, f"There is no settings version {version}")
+    return redirect("/settings?done=settings-rolled-back")
+
+
+def _roll_back(
+    request: Request, session: Session, kind: str, name: str, version: int, target: str, versions: list, missing: str
+) -> None:
+    """Publish ``version`` of ``kind`` again for the form's target, when the operator may see it and publish there."""
     site, group = parse_target(target)
     check_target_scope(request, session, site, group)
-    fw = web(request)
-    if not visible_versions(request, session, [v for v in fw.store.settings_versions() if v["version"] == version]):
-        raise PageError(404, f"There is no settings version {version} you can see.")
+    if not visible_versions(request, session, [v for v in versions if v["version"] == version]):
+        raise PageError(404, f"{missing} you can see.")
     try:
-        fw.store.rollback("settings", "", version, site=site, group=group, actor=session.user.name)
+        web(request).store.rollback(kind, name, version, site=site, group=group, actor=session.user.name)
     except KioskError as exc:
         raise PageError(400, exc.message, exc.hint or "") from exc
-    return redirect("/settings?done=settings-rolled-back")
 
 
 def _avatars_page(
@@ -162,15 +169,10 @@ def avatar_rollback(
     version: Annotated[int, Form(ge=1)],
     target: Annotated[str, Form(max_length=80)] = "",
 ) -> Response:
-    site, group = parse_target(target)
-    check_target_scope(request, session, site, group)
-    fw = web(request)
-    if not visible_versions(request, session, [v for v in fw.store.avatar_versions(name) if v["version"] == version]):
-        raise PageError(404, f"Avatar pack {name!r} has no version {version} you can see.")
-    try:
-        fw.store.rollback("avatar", name, version, site=site, group=group, actor=session.user.name)
-    except KioskError as exc:
-        raise PageError(400, exc.message, exc.hint or "") from exc
+    versions = web(request).store.avatar_versions(name)
+    _roll_back(
+        request, session, "avatar", name, version, target, versions, f"Avatar pack {name!r} has no version {version}"
+    )
     return redirect("/avatars?done=avatar-rolled-back")
 
 
