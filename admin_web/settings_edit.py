@@ -13,12 +13,17 @@ import logging
 import os
 import tempfile
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from core.db import transaction, utcnow
 from core.errors import SettingsError
 from core.settings import SettingInfo, Settings, load_settings, schema
+
+if TYPE_CHECKING:
+    from admin_web.web import AdminState
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -173,4 +178,30 @@ def apply(path: Path, submitted: dict[str, str]) -> tuple[dict[str, str], list[t
         Path(tmp_name).unlink(missing_ok=True)
         raise
     _LOGGER.info("settings written to %s: %s", path, ", ".join(c[0] for c in changes))
+    return errors, changes
+
+
+def save(
+    st: AdminState, submitted: dict[str, str], user: str, audit: Callable[[str, Any, Any], None]
+) -> tuple[dict[str, str], list[tuple[str, Any, Any]]]:
+    """:func:`apply`, then each change recorded in ``settings_overrides`` (by ``user``) and passed to ``audit``
+    (name, old, new) in one transaction, and the app's settings reloaded; one save at a time (``st.lock``)."""
+    with st.lock:
+        try:
+            errors, changes = apply(st.home.settings_file, submitted)
+        except SettingsError as exc:
+            errors, changes = {"_file": exc.message}, []
+        if not errors and changes:
+            now = utcnow()
+            with transaction(st.db):
+                for name, old, new in changes:
+                    section, key = name.split(".", 1)
+                    st.db.execute(
+                        "INSERT INTO settings_overrides (section, key, value, updated_at, updated_by)"
+                        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (section, key) DO UPDATE SET value = excluded.value,"
+                        " updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+                        [section, key, repr(new), now, user],
+                    )
+                    audit(name, old, new)
+            st.settings = load_settings(st.home.settings_file)
     return errors, changes

@@ -37,7 +37,7 @@ from admin_web.avatar_uploads import (
 )
 from admin_web.web import Actor, AdminState, AdminWrite, Viewer, render, state
 from avatar.pack import MANIFEST
-from core.db import transaction, utcnow
+from core.db import utcnow
 from core.errors import SettingsError
 from core.settings import load_settings
 
@@ -275,25 +275,13 @@ def avatar_choose(request: Request, actor: AdminWrite, name: str) -> Response:
     pack = _pack_or_404(request, name)
     if pack.error:
         return _page(request, error=f"The avatar {name!r} cannot be shown: {pack.error}", status=400)
-    with st.lock:
-        try:
-            errors, changes = settings_edit.apply(st.home.settings_file, {"avatar.name": name})
-        except SettingsError as exc:
-            errors, changes = {"_file": exc.message}, []
-        if errors:
-            return _page(request, error="Not chosen: " + "; ".join(errors.values()), status=400)
-        now = utcnow()
-        with transaction(st.db):
-            for setting, old, new in changes:
-                section, key = setting.split(".", 1)
-                st.db.execute(
-                    "INSERT INTO settings_overrides (section, key, value, updated_at, updated_by)"
-                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (section, key) DO UPDATE SET value = excluded.value,"
-                    " updated_at = excluded.updated_at, updated_by = excluded.updated_by",
-                    [section, key, repr(new), now, actor.name],
-                )
-                st.accounts.audit("avatar-choose", user=actor.name, ip=actor.ip, target=name, detail=f"was {old!r}")
-        st.settings = load_settings(st.home.settings_file)
+
+    def audit(setting: str, old, new) -> None:
+        st.accounts.audit("avatar-choose", user=actor.name, ip=actor.ip, target=name, detail=f"was {old!r}")
+
+    errors, _changes = settings_edit.save(st, {"avatar.name": name}, actor.name, audit)
+    if errors:
+        return _page(request, error="Not chosen: " + "; ".join(errors.values()), status=400)
     return RedirectResponse("/avatars?done=avatar-chosen", status_code=303)
 
 

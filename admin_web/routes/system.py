@@ -21,7 +21,7 @@ from admin_web.web import (
     sane_page,
     state,
 )
-from core.db import schema_version, transaction, utcnow
+from core.db import schema_version
 from core.errors import KioskError, SettingsError
 from core.heartbeat import read_heartbeat, read_index_status
 from core.models import ModelManager
@@ -76,27 +76,13 @@ async def settings_save(request: Request, actor: AdminWrite) -> Response:
 
 def _save_settings(request: Request, actor: Actor, submitted: dict[str, str]) -> Response:
     """Validate, write settings.toml, record the overrides: one save at a time (``st.lock``, worker thread)."""
-    st = state(request)
-    with st.lock:
-        try:
-            errors, changes = settings_edit.apply(st.home.settings_file, submitted)
-        except SettingsError as exc:
-            errors, changes = {"_file": exc.message}, []
-        if not errors and changes:
-            now = utcnow()
-            with transaction(st.db):
-                for name, old, new in changes:
-                    section, key = name.split(".", 1)
-                    st.db.execute(
-                        "INSERT INTO settings_overrides (section, key, value, updated_at, updated_by)"
-                        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (section, key) DO UPDATE SET value = excluded.value,"
-                        " updated_at = excluded.updated_at, updated_by = excluded.updated_by",
-                        [section, key, repr(new), now, actor.name],
-                    )
-                    st.accounts.audit(
-                        "settings-change", user=actor.name, ip=actor.ip, target=name, detail=f"{old!r} -> {new!r}"
-                    )
-            st.settings = load_settings(st.home.settings_file)
+
+    def audit(name: str, old, new) -> None:
+        state(request).accounts.audit(
+            "settings-change", user=actor.name, ip=actor.ip, target=name, detail=f"{old!r} -> {new!r}"
+        )
+
+    errors, _changes = settings_edit.save(state(request), submitted, actor.name, audit)
     if errors:
         current, problem = _file_settings(request)
         return render(
