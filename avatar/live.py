@@ -10,8 +10,8 @@ only drives blinks and sway.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from avatar.pack import AvatarPack
@@ -47,7 +47,7 @@ class LiveAvatar:
         self.pack = pack
         self._audio_mouth = audio_mouth
         self._mouth_model = None
-        self._mouth_lock = threading.Lock()
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="avatar-mouth")  # tracks, in order
         self.fps = fps
         self.animator = AvatarAnimator(pack, seed=seed)
         self.output_latency_s = output_latency_s
@@ -63,28 +63,35 @@ class LiveAvatar:
         self.animator.set_state(state, now)
 
     def speak(self, tts_audio: object, now: float, start_sample: int = 0) -> None:
-        """A sentence (``core.events.TTSAudio``) was queued on the speaker at clock ``start_sample``."""
+        """A sentence (``core.events.TTSAudio``) was queued on the speaker at clock ``start_sample``.
+
+        Its mouth track is made on the avatar's worker thread, never on the display thread: from the
+        phoneme timings that takes 7 ms for a 3 s sentence but 90 ms for a 15 s one, and the audio-to-mouth
+        network about 20 ms per second of audio. Until it is ready (long before the sentence is heard,
+        unless it is the first) the mouth stays closed.
+        """
         rate = int(tts_audio.sample_rate)
         duration = len(tts_audio.samples) / rate
-        from_audio = not tts_audio.phonemes and self._audio_mouth is not None
-        track = None if from_audio else VisemeTrack.from_phonemes(tts_audio.phonemes, duration=duration)
         sync = AudioClockSync(rate, self.fps, self.output_latency_s)
-        speech = _Speech(track, start_sample, start_sample + len(tts_audio.samples), sync, duration)
+        speech = _Speech(None, start_sample, start_sample + len(tts_audio.samples), sync, duration)
         self._queue = [*self._queue[-8:], speech]
         self.animator.set_state("speaking", now)
-        if from_audio:  # about 20 ms per second of audio: kept off the display thread
-            threading.Thread(
-                target=self._track_from_audio, args=(speech, tts_audio.samples, rate), name="avatar-mouth", daemon=True
-            ).start()
+        self._worker.submit(self._make_track, speech, tts_audio)
 
-    def _track_from_audio(self, speech: _Speech, samples, rate: int) -> None:
+    def _make_track(self, speech: _Speech, tts_audio) -> None:
         try:
-            with self._mouth_lock:
-                if self._mouth_model is None:
-                    self._mouth_model = self._audio_mouth()
-            speech.track = self._mouth_model.track(samples, rate)
+            if tts_audio.phonemes or self._audio_mouth is None:
+                speech.track = VisemeTrack.from_phonemes(tts_audio.phonemes, duration=speech.duration)
+                return
+            if self._mouth_model is None:
+                self._mouth_model = self._audio_mouth()
+            speech.track = self._mouth_model.track(tts_audio.samples, int(tts_audio.sample_rate))
         except Exception as exc:  # the mouth stays closed; the voice and captions go on
-            _LOGGER.warning("no mouth track from the audio: %s", exc)
+            _LOGGER.warning("no mouth track for the sentence: %s", exc)
+
+    def wait_idle(self, timeout_s: float = 5.0) -> bool:
+        """Until every queued sentence has its mouth track (for tests and offline rendering)."""
+        return self._worker.submit(lambda: None).result(timeout_s) is None
 
     def stop(self, now: float) -> None:
         """Barge-in or end of the answer: drop the mouth tracks at once."""

@@ -232,6 +232,22 @@ def _soak(args: argparse.Namespace, rng: random.Random, tmp: Path, home, sinks: 
     services.run_live()  # as `kiosk run` does (kiosk/window/launcher.py)
     services.preload(audio=True, kb="bank")
     make_loop, make_source = live_factories(services, "bank")
+    slow_slots: dict[str, list[float]] = {}  # the window's Qt-thread handlers that took over 30 ms: name -> times
+    if args.stall_trace:
+        for name in ("_on_event", "_on_display", "_on_tick", "_beat", "_set_state", "_set_chips", "ask"):
+            method = getattr(KioskWindow, name)
+
+            def timed(*a, _method=method, _name=name, **kw):
+                began = time.perf_counter()
+                try:
+                    return _method(*a, **kw)
+                finally:
+                    took = (time.perf_counter() - began) * 1000
+                    if took > 30:
+                        label = f"{_name}({type(a[1]).__name__})" if _name == "_on_event" else _name
+                        slow_slots.setdefault(label, []).append(round(took))
+
+            setattr(KioskWindow, name, timed)  # before the window connects them
     window = KioskWindow(
         settings=settings,
         loop_factory=make_loop,
@@ -243,6 +259,19 @@ def _soak(args: argparse.Namespace, rng: random.Random, tmp: Path, home, sinks: 
     )
     window.resize(648, 1152)
     window.show()
+    if args.stall_trace:  # every thread's stack whenever the display has not ticked for 100 ms
+        import faulthandler
+
+        from kiosk.window.avatar_view import FrameStats
+
+        trace = open(args.stall_trace, "w")  # noqa: SIM115 (open for the whole run)
+        tick = FrameStats.tick
+
+        def traced_tick(self: FrameStats, now: float) -> None:
+            tick(self, now)
+            faulthandler.dump_traceback_later(0.1, file=trace)
+
+        FrameStats.tick = traced_tick  # the window's start-up statistics and those after
 
     counts = {"touch": 0, "voice": 0, "answered": 0, "wakes": 0, "failed": 0}
     faults: list[Fault] = []
@@ -252,8 +281,12 @@ def _soak(args: argparse.Namespace, rng: random.Random, tmp: Path, home, sinks: 
     stop = threading.Event()
     operator = Operator(f"http://127.0.0.1:{port}", stop)
 
+    happenings: list[tuple[float, str]] = []  # (monotonic, what): to tell what a display stall came with
+
     def on_event(event) -> None:
         now = time.monotonic()
+        happenings.append((now, type(event).__name__))
+        del happenings[:-5000]
         if isinstance(event, AnswerFinished):
             counts["answered"] += 1
         elif isinstance(event, WakeDetected):
@@ -284,9 +317,11 @@ def _soak(args: argparse.Namespace, rng: random.Random, tmp: Path, home, sinks: 
     def fault() -> None:
         kind = "microphone" if len(faults) % 2 == 0 else "speaker"
         faults.append(Fault(kind, time.monotonic()))
+        happenings.append((time.monotonic(), f"unplug {kind}"))
         sinks.unload(kind)
 
         def restore() -> None:
+            happenings.append((time.monotonic(), f"plug {kind}"))
             sinks.load(kind)
             faults[-1].restored_at = time.monotonic()
 
@@ -323,6 +358,8 @@ def _soak(args: argparse.Namespace, rng: random.Random, tmp: Path, home, sinks: 
     app.exec()
     for timer in timers:
         timer.stop()
+    if args.stall_trace:
+        faulthandler.cancel_dump_traceback_later()
     clean = window.shutdown()
     operator.join(35)
     admin.terminate()
@@ -356,6 +393,16 @@ def _soak(args: argparse.Namespace, rng: random.Random, tmp: Path, home, sinks: 
             "fds": [warm[0]["fds"], samples[-1]["fds"], max(s["fds"] for s in samples)],
         },
         "display": window.stats.as_dict(),
+        "stalls": [
+            {
+                "t_s": round(at - began, 1),
+                "ms": round(ms),
+                "after": [f"{what} {round(at - t, 1)} s before" for t, what in happenings if at - 2.0 <= t <= at][-6:],
+            }
+            for at, ms in window.stats.stalls
+            if at >= began
+        ],
+        "slow_handlers_ms": slow_slots,
         "admin": {
             "requests_ok": operator.ok,
             "requests_failed": operator.failed,
@@ -380,6 +427,7 @@ def main() -> None:
     parser.add_argument("--fault-down-s", type=float, default=6.0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true", help="(output is always JSON)")
+    parser.add_argument("--stall-trace", help="Write every thread's stack to this file whenever the display stalls.")
     parser.add_argument(
         "--default-arenas", action="store_true", help="Leave glibc's malloc arenas uncapped (as before core/memory.py)."
     )

@@ -138,6 +138,7 @@ class Simulator:
         rate = sink.sample_rate or 22050
         for e in played:
             live.speak(e.audio, now=e.start_sample / rate, start_sample=e.start_sample)
+        live.wait_idle()
         out.mkdir(parents=True, exist_ok=True)
         write_wav(out / "answer.wav", sink.audio, rate)
         n = int(len(sink.audio) / rate * fps) + 1

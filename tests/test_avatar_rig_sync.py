@@ -95,6 +95,7 @@ def test_live_avatar_takes_the_mouth_from_the_samples_played(pack) -> None:
     phonemes = (PhonemeTiming("m", 0.0, 0.3), PhonemeTiming("ɑ", 0.3, 0.8), PhonemeTiming("$", 0.8, 1.0))
     audio = TTSAudio(np.zeros(22050, dtype=np.float32), 22050, "ma", phonemes, 0)
     live.speak(audio, now=10.0)
+    assert live.wait_idle()  # the track is made off the display thread
     # the wall clock says 10.5 s, but only 0.15 s have been played: the lips are still closed for /m/
     assert live.pose(10.5, samples_played=int(0.15 * 22050)).lip_press > 0.7
     assert live.pose(10.5, samples_played=int(0.55 * 22050)).jaw > 0.6

@@ -107,9 +107,7 @@ def test_the_avatar_mouth_follows_audio_without_timings(services) -> None:
     audio = EspeakTts(language="es").synthesize_sentence("Abrimos de martes a domingo, de diez a seis.")
     live = LiveAvatar(load_pack("presenter"), audio_mouth=lambda: AudioToMouth.load(services.models.require("avatar")))
     live.speak(audio, now=0.0, start_sample=0)
-    deadline = time.monotonic() + 20
-    while live._queue[-1].track is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    assert live.wait_idle(20)
     rate = audio.sample_rate
     jaw = [live.pose(t, int(t * rate)).jaw for t in np.arange(0.0, audio.duration, 0.04)]
     assert max(jaw) - min(jaw) > 0.3  # the mouth opens and closes with the voice

@@ -333,6 +333,7 @@ def test_the_live_avatar_speaks_with_the_photo(pack) -> None:
     live = LiveAvatar(pack, seed=0)
     phonemes = (PhonemeTiming("m", 0.0, 0.3), PhonemeTiming("ɑ", 0.3, 0.8), PhonemeTiming("$", 0.8, 1.0))
     live.speak(TTSAudio(np.zeros(22050, dtype=np.float32), 22050, "ma", phonemes, 0), now=10.0)
+    live.wait_idle()
     closed = pixels(live.frame(10.1, int(0.15 * 22050), 540, 960)).copy()
     opened = pixels(live.frame(10.1, int(0.55 * 22050), 540, 960)).copy()
     box = mouth_box(live._renderer)

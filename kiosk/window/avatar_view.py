@@ -8,6 +8,7 @@ so neither can drift from the sound.
 from __future__ import annotations
 
 import time
+from collections import deque
 
 from PyQt6.QtGui import QImage, QPainter
 from PyQt6.QtWidgets import QSizePolicy, QWidget
@@ -32,25 +33,32 @@ QUIET_STATES = frozenset({TurnState.ATTRACT, TurnState.IDLE, TurnState.WARNING, 
 
 
 class FrameStats:
-    """Display tick intervals: a gap over 100 ms is a visible stall (a bug)."""
+    """Display tick intervals: a gap over 100 ms is a visible stall (a bug).
+
+    Bounded for a kiosk that runs for months: the last 3,000 render times and the
+    last 200 stalls (when, monotonic seconds, and how long) are kept.
+    """
 
     def __init__(self) -> None:
         self.last: float | None = None
         self.frames = 0
         self.max_gap_ms = 0.0
         self.gaps_over_100ms = 0
-        self.render_ms: list[float] = []
+        self.render_ms: deque[float] = deque(maxlen=3000)
+        self.stalls: deque[tuple[float, float]] = deque(maxlen=200)
 
     def tick(self, now: float) -> None:
         if self.last is not None:
             gap = (now - self.last) * 1000
             self.max_gap_ms = max(self.max_gap_ms, gap)
-            self.gaps_over_100ms += gap > FRAME_GAP_MS
+            if gap > FRAME_GAP_MS:
+                self.gaps_over_100ms += 1
+                self.stalls.append((self.last, gap))
         self.last = now
         self.frames += 1
 
     def as_dict(self) -> dict[str, float]:
-        ordered = sorted(self.render_ms[-3000:])
+        ordered = sorted(self.render_ms)
         p95 = ordered[int(0.95 * (len(ordered) - 1))] if ordered else 0.0
         return {
             "frames": self.frames,

@@ -10,6 +10,7 @@ drawn every frame (the speaker's clock, the microphone level) is read from
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from PyQt6.QtCore import QEvent, QObject, QRect, QTimer
 from PyQt6.QtWidgets import QApplication, QWidget
 
 from core.events import Event
-from core.heartbeat import write_heartbeat
+from core.heartbeat import HeartbeatWriter
 from core.sdnotify import notify, watchdog_interval_s
 from core.settings import Settings
 from devices.events import DeviceChanged, DeviceKind, DeviceStatus
@@ -40,6 +41,12 @@ EXIT_HOLD_MS = 3000
 CHOICES_SHOWN = {TurnState.ATTRACT, TurnState.IDLE, TurnState.FOLLOW_UP, TurnState.CLARIFY}
 
 
+@functools.cache
+def _version() -> str:
+    """This package's version, for the heartbeat (looked up once: the metadata scan reads site-packages)."""
+    return package_version("kiosk-avatar") or ""
+
+
 class KioskWindow(KioskView):
     def __init__(
         self,
@@ -56,6 +63,7 @@ class KioskWindow(KioskView):
         super().__init__(settings=settings, title=title)
         self.loop: TurnLoop | None = None
         self._home_root = home_root
+        self._heartbeat_writer = HeartbeatWriter(home_root) if home_root is not None else None
         self._phrase = settings.wake.phrase
         self.locked = locked
         self.allow_close = not locked
@@ -282,23 +290,22 @@ class KioskWindow(KioskView):
             self._update_warning()
 
     def _beat(self) -> None:
-        """Tell the admin app this kiosk is alive (``$KIOSK_HOME/kiosk_status.json``)."""
-        if self._home_root is None:
+        """Tell the admin app this kiosk is alive (``$KIOSK_HOME/kiosk_status.json``), written off the Qt thread."""
+        if self._heartbeat_writer is None:
             return
-        kb, kb_version = self.loop.knowledge_base() if self.loop is not None else ("", -1)
-        try:
-            write_heartbeat(
-                self._home_root,
-                state=str(self.state),
-                kb=kb,
-                kb_version=kb_version,
-                version=package_version("kiosk-avatar") or "",
-                last_error=self._last_error,
-                display=self.stats.as_dict(),
-                display_startup=self.startup_stats.as_dict() if self.startup_stats else {},
-            )
-        except OSError as exc:
-            _LOGGER.warning("cannot write the heartbeat: %s", exc)
+        loop = self.loop
+        shown = {
+            "state": str(self.state),
+            "last_error": self._last_error,
+            "display": self.stats.as_dict(),
+            "display_startup": self.startup_stats.as_dict() if self.startup_stats else {},
+        }
+
+        def fields() -> dict[str, object]:  # on the writer's thread: the knowledge base's version is a SQLite read
+            kb, kb_version = loop.knowledge_base() if loop is not None else ("", -1)
+            return {**shown, "kb": kb, "kb_version": kb_version, "version": _version()}
+
+        self._heartbeat_writer.submit(fields)
 
     # -- visitor actions ------------------------------------------------------
     def ask(self, text: str) -> None:
@@ -367,4 +374,6 @@ class KioskWindow(KioskView):
         """Stop the microphone and the turn loop (see :meth:`LoopRunner.shutdown`)."""
         clean = self.runner.shutdown(self.loop, wait_s)
         _LOGGER.info("display: %s", self.stats.as_dict())
+        if self._heartbeat_writer is not None:
+            self._heartbeat_writer.close()
         return clean
