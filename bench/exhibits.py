@@ -20,7 +20,7 @@ handed off (the hand-off or a "did you mean" question, never a stated passage); 
 Two sets: ``--set test`` (the default, the folder above: run only to report, never to tune) and ``--set dev``
 (``bench/data/exhibits/dev/``: eight more exhibit texts of other kinds, a label with its data lines, a
 narrative, dates and numbers, a list of materials, and 51 questions (13 yes/no) plus 9 unanswerable, written
-before any tuning: the set to tune on).
+before any tuning, and 20 more unanswerable added before the hand-off was tuned: the set to tune on).
 
 Run: ``.venv/bin/python bench/exhibits.py [--set dev|test] [--no-llm] [--errors]``.
 """

@@ -11,15 +11,18 @@ best passages (a heading, a label's data line and a list item count as sentences
   that exhibit;
 - when a ``similarity`` function is given (the knowledge base's sentence embedder), the cosine between
   the question and the sentence, which finds "length 64 cm" for "how long is it";
-- the kind of answer asked for: a price for "how much did it cost", a measure for "how heavy", a date
-  for "when", a number for "how many", a name (not the exhibit's own) for "who", a reason for "why";
+- the kind of answer asked for: a price for "how much did it cost" or "what is it worth", a weight for
+  "how heavy" (not a length), a span of time for "how long did it live", a length for "how tall", a date
+  for "when", a number next to what is counted for "how many" (not a year: "the fire of 1883" does not
+  say how many fires), a name (not the exhibit's own) for "who", and for "what was it called" a name
+  given as such ("known as the Crosse egg"), a reason for "why";
 - how close the retrieval found the sentence's passage, next to the best one.
 
 The best sentence is said, and the next one too when it carries on from it ("It was ...") and the two
 stay short (at most ``MAX_CHARS``). A heading alone is never the answer. ``confidence`` is the share of
 the question's own words (those not naming the exhibit: "who *found* the sword") the sentence holds,
-blended with the cosine, raised when the sentence holds the kind of answer asked for and halved when it
-does not: the policy hands off below a floor (``dialog.documents``), so a question about an exhibit that
+blended with the cosine, raised when the sentence holds the kind of answer asked for (for "who", people
+named by what they are count too: "by students of the school") and cut to 0.3 when it does not: the policy hands off below a floor (``dialog.documents``), so a question about an exhibit that
 its text does not answer ("how much is the egg worth?") is not answered with some other sentence about it.
 
 A yes/no question ("Is the vase for sale?") is answered "Yes," or "No," only when one clause of the best
@@ -47,7 +50,7 @@ HEADING_MAX_WORDS = 10
 TYPE_WEIGHT = 0.25  # a sentence holding the kind of answer asked for ("how heavy": a weight) ranks this higher
 PRIOR_WEIGHT = 1.0  # per point of retrieval cosine the sentence's passage is behind the best passage
 TYPED_CONFIDENCE = 0.25  # ... and one holding it this much surer
-UNTYPED_CONFIDENCE = 0.5  # a sentence without the kind of answer asked for is this much less sure
+UNTYPED_CONFIDENCE = 0.3  # a sentence without the kind of answer asked for is this much less sure
 
 Similarity = Callable[[str, Sequence[str]], Sequence[float]]
 
@@ -65,21 +68,38 @@ _NUMBER_WORD = (
     r"(?:\d[\d.,]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|"
     r"sixty|seventy|eighty|ninety|hundred|thousand|million|dozen|half)"
 )
-_UNIT = (
-    r"(?:mm|cm|m|km|g|kg|t|lb|ft|in|millimetres?|centimetres?|metres?|meters?|kilometres?|miles?|feet|foot|inches?|"
-    r"grams?|kilograms?|kilos?|tonnes?|tons?|pounds?|stones?|litres?|liters?|gallons?|fathoms?|yards?)"
+_LENGTH = (
+    r"(?:mm|cm|m|km|ft|in|millimetres?|centimetres?|metres?|meters?|kilometres?|miles?|feet|foot|inches?|"
+    r"fathoms?|yards?|litres?|liters?|gallons?)"
 )
-# what kind of words answer a question ("how heavy" -> "300 kilograms"), and what the sentence must hold for it
+_WEIGHT = r"(?:g|kg|t|lb|oz|grams?|kilograms?|kilos?|tonnes?|tons?|pounds?|stones?|ounces?)"
+_DURATION = rf"\b{_NUMBER_WORD}\s+(?:years|days|weeks|months|hours|minutes|centuries)\b"
+_YEAR = re.compile(r"^(?:1\d{3}|20\d{2})s?$")
+_WHO = re.compile(r"^\W*(?:who|whose|by whom)\b", re.IGNORECASE)
+# what kind of words answer a question ("how heavy" -> "300 kilograms"), and what the sentence must hold for it;
+# the first whose question pattern matches decides
 _ANSWER_TYPES = (
-    (
-        re.compile(r"^\W*(?:how much\b.*\b(?:cost|pay|paid|price|worth|spend|spent)|what\b.*\b(?:cost|price))", re.I),
+    (  # a price ("what is it worth" too)
+        re.compile(
+            r"^\W*(?:how much\b.*\b(?:cost|pay|paid|price|worth|spend|spent)|what\b.*\b(?:cost|price))|\bworth\b", re.I
+        ),
         re.compile(
             r"\b(?:pounds?|pence|guineas?|shillings?|euros?|dollars?|francs?|crowns?)\b|[\u00a3$\u20ac]\s?\d", re.I
         ),
     ),
+    (  # a weight, not a length ("how much does the loom weigh" is not "50 centimetres")
+        re.compile(r"\bweigh|\bheavy\b|\bweight\b", re.I),
+        re.compile(rf"\b{_NUMBER_WORD}\s*{_WEIGHT}\b", re.I),
+    ),
+    (  # a span of time: "how long did it live / take"
+        re.compile(
+            r"^\W*how long\b.*\b(?:live[ds]?|last(?:ed|s)?|take|took|stay(?:ed)?|survive[ds]?|wait(?:ed)?)\b", re.I
+        ),
+        re.compile(_DURATION, re.I),
+    ),
     (
-        re.compile(r"^\W*how (?:long|tall|big|high|wide|far|heavy|deep|large|thick)\b|\bweigh|\bsize\b", re.I),
-        re.compile(rf"\b{_NUMBER_WORD}\s*{_UNIT}\b|\b{_NUMBER_WORD}\s+(?:years|days|weeks|months|hours)\b", re.I),
+        re.compile(r"^\W*how (?:long|tall|big|high|wide|far|deep|large|thick)\b|\bsize\b", re.I),
+        re.compile(rf"\b{_NUMBER_WORD}\s*{_LENGTH}\b|{_DURATION}", re.I),
     ),
     (
         re.compile(r"^\W*(?:when|what year|which year|what date|how old|what age|in what year)\b", re.I),
@@ -89,23 +109,38 @@ _ANSWER_TYPES = (
             r"summer|autumn|winter|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b"
         ),
     ),
-    (re.compile(r"^\W*how many\b", re.I), re.compile(rf"\b{_NUMBER_WORD}\b", re.I)),
+    (re.compile(r"^\W*how many\b", re.I), re.compile(rf"\b{_NUMBER_WORD}\b", re.I)),  # next to what is counted
     (
         re.compile(r"^\W*(?:why\b|what (?:is|are|was|were)\b.*\bfor\W*$|what is the (?:purpose|point|reason)\b)", re.I),
         re.compile(
             r"\b(?:because|so that|so as to|in order to|meant to|intended to|used (?:for|to)|suggests|reason|due to|"
-            r"since|for fear)\b",
+            r"since|for fear|to (?:pay|raise|protect|keep|ward|prevent|save|mark|honour|celebrate|show|help|make room))\b",
             re.I,
         ),
     ),
-    (
-        re.compile(r"^\W*(?:who|whose|by whom)\b", re.I),
+    (  # a name: "what was the dog called", "the names of the dogs"
+        re.compile(r"\bnamed?\b|\bnames\b|^\W*what (?:is|was|were|are|did|do)\b.*\bcall(?:ed)?\b", re.I),
+        re.compile(
+            r"\b(?:called|named|known(?: to \w+)? as)\s+(?:the\s+)?[\"\u201c\u2018']?[A-Z]|[\"\u201c][A-Z][^\"\u201d]*[\"\u201d]"
+        ),
+    ),
+    (  # a person's name ("by Hadley and Simpkin")
+        _WHO,
         re.compile(
             r"(?<=[a-z,;:] )(?!(?:St|Saint|Mount|River|Lake|Cape|Port|Fort|North|South|East|West|New|Old|Royal)\b)"
             r"[A-Z][a-z]+(?:[- ](?:(?:de|van|von|of|the) )?[A-Z][a-z]+)+|\bby [A-Z]"
         ),
     ),
 )
+# people named by what they are ("by students of the school", "a dredger crew"): they answer "who" too, but
+# rank below a name (a sentence with "parishioners" is no better answer to "who made it" than the glazier's)
+_WHO_ROLES = re.compile(
+    r"\b(?:crew|students?|pupils|craftsm[ae]n|workers|workmen|hunters?|fishermen|monks|nuns|soldiers|sailors|"
+    r"glaziers?|weavers?|smiths?|carpenters?|makers?|builders?|artists?|painters?|potters?|parishioners|"
+    r"villagers|famil(?:y|ies)|guild|company|firm|society)\b",
+    re.IGNORECASE,
+)
+_COUNTED_NEAR = 3  # "how many X": a number within this many words of X
 
 
 # past forms of common irregular verbs: "who sold it" is answered by "the parish sold it", "why sell it" too
@@ -209,6 +244,27 @@ def answer_type(question: str) -> re.Pattern[str] | None:
     return next((says for asks, says in _ANSWER_TYPES if asks.search(question)), None)
 
 
+def holds_answer(question: str, sentence: str, topic: set[str] = frozenset(), *, roles: bool = False) -> bool | None:
+    """Whether ``sentence`` holds the kind of answer ``question`` asks for; None when it asks for no kind.
+
+    The exhibit's own name is no answer ("The Blue Vase" is no "who"), and "how many X" wants a number
+    (not a year) within a few words of X: "eleven dogs" answers "how many dogs", "the fire of 1883" does
+    not answer "how many fires". ``roles``: people named by what they are ("the students") answer "who" too.
+    """
+    kind = answer_type(question)
+    if kind is None:
+        return None
+    found = [m for m in kind.finditer(sentence) if not _content(m.group()) <= topic]
+    if not found and roles and _WHO.match(question):
+        found = [m for m in _WHO_ROLES.finditer(sentence) if not _content(m.group()) <= topic]
+    if not found or not re.match(r"^\W*how many\b", question, re.IGNORECASE):
+        return bool(found)
+    counted = [_stem(w) for w in _WORD.findall(question.lower())[2:5] if w not in GROUNDING_STOPWORDS]
+    words = [_stem(w) for w in _WORD.findall(sentence.lower())]
+    numbers = [i for i, w in enumerate(words) if re.fullmatch(_NUMBER_WORD, w) and not _YEAR.match(w)]
+    return any(abs(i - j) <= _COUNTED_NEAR for i in numbers for j, w in enumerate(words) if w in counted and i != j)
+
+
 def extract(
     question: str,
     passages: Sequence[str],
@@ -242,14 +298,15 @@ def extract(
         if lexical <= 0.0 and cosine <= 0.0:
             continue
         # the kind of answer asked for, and not the exhibit's own name ("The Blue Vase" is no "who")
-        typed = kind is not None and any(not _content(m.group()) <= unit.topic for m in kind.finditer(unit.text))
+        typed = kind is not None and bool(holds_answer(question, unit.text, unit.topic))
+        answers = typed or (kind is not None and bool(holds_answer(question, unit.text, unit.topic, roles=True)))
         prior = priors[unit.passage] - top_prior if unit.passage < len(priors) else 0.0
         score = lexical + SIMILARITY_WEIGHT * max(cosine, 0.0) + TYPE_WEIGHT * typed + PRIOR_WEIGHT * prior
         focus = asked - unit.topic  # the question's own words, beyond naming the exhibit
         covered = sum(weight[w] for w in focus & unit.words) / sum(weight[w] for w in focus) if focus else lexical
         confidence = (covered + max(cosine, 0.0)) / 2 if similarity is not None else covered
         if kind is not None:
-            confidence = min(1.0, confidence + TYPED_CONFIDENCE) if typed else confidence * UNTYPED_CONFIDENCE
+            confidence = min(1.0, confidence + TYPED_CONFIDENCE) if answers else confidence * UNTYPED_CONFIDENCE
         if best is None or score > best[0]:
             best = (score, confidence, unit)
     if best is None:

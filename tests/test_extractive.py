@@ -8,7 +8,7 @@ import pytest
 
 from core.settings import DialogSection, LlmSection
 from dialog.events import AnswerMode
-from dialog.extractive import extract
+from dialog.extractive import extract, holds_answer
 from dialog.policy import AnswerPolicy
 from knowledge.entries import Document, FaqEntry
 from knowledge.retrieval import MatchResult, Passage
@@ -37,6 +37,52 @@ def test_yes_no_questions_are_answered_as_such_only_when_the_sentence_settles_th
     assert no is not None and no.sentences[0].startswith("No, the vase is not for sale")
     unsure = extract("Was the vase made in China?", [EXHIBIT])  # "China" is not in the sentence: no guessing
     assert unsure is not None and not unsure.sentences[0].startswith(("Yes", "No"))
+
+
+FIRE_ENGINE = (
+    "Built by Hadley and Simpkin of London in 1786, this engine served the parish for 97 years. Twelve men, "
+    "six on each side, pumped the brakes about 40 times a minute. The engine weighs nearly two tonnes and is "
+    "4.5 metres long. It was last used at the brewery fire of 1883. The paintwork was restored in 2011."
+)
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "holds"),
+    [
+        ("How many men pumped it?", "Twelve men, six on each side, pumped the brakes.", True),
+        ("How many fires did it put out?", "It was last used at the brewery fire of 1883.", False),  # a year
+        ("How many notebooks were in the box?", "In 1944 a hunter found the box with the notebooks.", False),
+        ("How much does the engine weigh?", "The engine is 4.5 metres long.", False),  # a length, not a weight
+        ("How heavy is the engine?", "The engine weighs nearly two tonnes.", True),
+        ("How long did a great auk live?", "The great auk stood about 80 centimetres tall.", False),
+        ("What is the vase worth?", "The vase was bought for 40 pounds in 1902.", True),
+        ("What were the names of the dogs?", "Two dog teams pulled it, eleven dogs in all.", False),
+        ("What is the egg called?", "This one is known to collectors as the Crosse egg.", True),
+        ("Who made the replica?", "It was made in 2019 by students of the woodworking school.", False),
+        ("Where was it found?", "It was found in the river.", None),  # no kind asked for
+    ],
+)
+def test_the_kind_of_answer_asked_for(question: str, sentence: str, holds: bool | None) -> None:
+    assert holds_answer(question, sentence) is holds
+
+
+def test_people_named_by_what_they_are_answer_who_but_rank_below_a_name() -> None:
+    assert holds_answer("Who made the replica?", "It was made by students of the school.", roles=True)
+    text = "When the chapel was pulled down, parishioners saved the window. The glazier was Ralph Tunstall of York."
+    found = extract("Who made the window?", [text], topics=["The Rose Window"])
+    assert found is not None and "Ralph Tunstall" in found.sentences[0]
+
+
+def test_a_question_about_the_exhibit_that_its_text_does_not_answer_is_not_sure() -> None:
+    sure = extract("Who built the fire engine?", [FIRE_ENGINE], topics=["Fire Engine"])
+    assert sure is not None and "Hadley and Simpkin" in sure.sentences[0] and sure.confidence >= 0.5
+    for question in (
+        "How much did the paintwork cost?",
+        "What was the fire engine's name?",
+        "How many fires did it fight?",
+    ):
+        found = extract(question, [FIRE_ENGINE], topics=["Fire Engine"])
+        assert found is None or found.confidence < 0.25, (question, found)
 
 
 def test_nothing_in_common_gives_nothing() -> None:
