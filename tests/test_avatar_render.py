@@ -182,3 +182,17 @@ def test_frame_bytes_for_ffmpeg() -> None:
 
     renderer = AvatarRenderer(load_pack("mascot"), 250, 250)
     assert len(qimage_to_rgb_bytes(renderer.render(RigParams()))) == 250 * 250 * 4
+
+
+def test_a_window_can_open_after_an_offline_render_in_the_same_process() -> None:
+    """Qt allows one application per process: the renderer's must be one a window can use (else Qt aborts)."""
+    import subprocess
+    import sys
+
+    script = (
+        "from avatar.render.base import ensure_qt; ensure_qt()\n"
+        "from PyQt6.QtWidgets import QWidget; w = QWidget(); print('window ok')\n"
+    )
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0 and "window ok" in proc.stdout, proc.stderr[-2000:]

@@ -21,12 +21,19 @@ _APPS: list[QGuiApplication] = []  # keeps the application we created alive
 
 
 def ensure_qt() -> QGuiApplication:
-    """A QGuiApplication for offscreen drawing (``QT_QPA_PLATFORM=offscreen`` without a display)."""
+    """A Qt application for offscreen drawing (``QT_QPA_PLATFORM=offscreen`` without a display).
+
+    A ``QApplication``, not the lighter ``QGuiApplication``: Qt allows one application per process,
+    and a window opened later in the same process (the kiosk after an offline render, a test after
+    another) needs the widgets kind; with a ``QGuiApplication`` first, Qt aborts the process.
+    """
     app = QGuiApplication.instance()
     if app is None:
+        from PyQt6.QtWidgets import QApplication
+
         if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
             os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-        app = QGuiApplication([])
+        app = QApplication([])
         _APPS.append(app)
     return app  # type: ignore[return-value]
 
