@@ -259,6 +259,7 @@ class Speaker(AudioSink):
         self._backoff_s = 0.5
         self._reconnect_max_s = reconnect_max_s
         self._presence: PulsePresence | None = None  # for a pulse:NAME sink: is it still there?
+        self._stale = False  # the sink went away since the stream was opened: reopen it on the next sentence
         self._stream_generation = -1
 
     def state(self) -> DeviceState:
@@ -295,7 +296,7 @@ class Speaker(AudioSink):
 
     def _ensure_stream(self, rate: int) -> bool:
         gone = self._presence is not None and not self._presence.present
-        if self._rate == rate and _alive(self._stream, self._stream_generation) and not gone:
+        if self._rate == rate and not self._stale and _alive(self._stream, self._stream_generation) and not gone:
             return True
         if time.monotonic() < self._retry_at:
             return False
@@ -316,6 +317,7 @@ class Speaker(AudioSink):
             _rescan(self.device)
             return False
         self._stream, self._rate, self._stream_generation = stream, rate, _PortAudio.generation
+        self._stale = False
         self._latency = float(getattr(stream, "latency", 0.0) or 0.0)
         self._backoff_s = 0.5
         self._set_state("ok")
@@ -399,6 +401,8 @@ class Speaker(AudioSink):
 
     def _pulse_changed(self, present: bool) -> None:
         if not present:  # PulseAudio moved the stream elsewhere: say so now; the next sentence reopens it
+            # (on its own device, even when no sentence came while it was away and the moved stream still runs)
+            self._stale = True
             self._set_state("unavailable", "the speaker is gone (PulseAudio)")
             self._retry_at = 0.0
 
