@@ -155,6 +155,8 @@ def _features(vectors: np.ndarray, texts: Sequence[str], word, char, *, fit: boo
 
 
 def _fit(texts: Sequence[str], labels: np.ndarray, vectors: np.ndarray):
+    """The entry classifier, its two analyzers, and what :func:`_pull_offset` takes off its intercepts
+    (measured on the training phrasings' own features, built once here)."""
     from sklearn.linear_model import LogisticRegression
 
     word, char = _analyzers()
@@ -166,7 +168,7 @@ def _fit(texts: Sequence[str], labels: np.ndarray, vectors: np.ndarray):
         feats = _features(vectors, texts, word, char, fit=True)
     model = LogisticRegression(C=C, max_iter=1000, tol=1e-4)
     model.fit(feats, labels, sample_weight=balanced_weights(labels))
-    return model, word, char
+    return model, word, char, _pull_offset(model, feats, labels)
 
 
 def balanced_weights(labels: np.ndarray) -> np.ndarray:
@@ -236,9 +238,7 @@ def calibration_samples(
         train_classes = sorted(set(labels[train].tolist()))
         if len(train_classes) < 2:
             continue
-        train_texts = list(texts_arr[train])
-        model, word, char = _fit(train_texts, labels[train], vectors[train])
-        offset = _pull_offset(model, _features(vectors[train], train_texts, word, char, fit=False), labels[train])
+        model, word, char, offset = _fit(list(texts_arr[train]), labels[train], vectors[train])
         test_idx = np.flatnonzero(test)
         test_idx = test_idx[np.isin(labels[test_idx], train_classes) | (groups[test_idx] == fold)]
         logits = model.decision_function(_features(vectors[test_idx], list(texts_arr[test_idx]), word, char, fit=False))
@@ -387,12 +387,12 @@ class IntentClassifier:
         start = time.perf_counter()
         calibration = choose_calibration(texts, labels, vectors)
         cal_seconds = time.perf_counter() - start
-        model, word, char = _fit(list(texts), labels, vectors)
+        model, word, char, offset = _fit(list(texts), labels, vectors)
         coef, intercept = model.coef_, model.intercept_
         if len(model.classes_) == 2:  # scikit-learn keeps one row, the logit of the second class: softmax([0, z])
             coef = np.vstack([np.zeros_like(coef), coef])
             intercept = np.concatenate([np.zeros_like(intercept), intercept])
-        intercept = intercept - _pull_offset(model, _features(vectors, list(texts), word, char, fit=False), labels)
+        intercept = intercept - offset
         _LOGGER.info(
             "classifier trained on %d phrasings, %d entries in %.1f s (calibration %.1f s: %s)",
             len(labels),
