@@ -233,7 +233,7 @@ def chunk_text(body: str, limit: int = CHUNK_CHARS) -> list[str]:
             pieces.append(current)
     chunks: list[str] = []
     for piece in pieces:  # merge short neighbours; a title or heading always goes with what follows it
-        if chunks and (len(chunks[-1]) + len(piece) + 1 <= limit // 2 or _is_heading(chunks[-1])):
+        if chunks and (len(chunks[-1]) + len(piece) + 1 <= limit // 2 or is_heading(chunks[-1])):
             chunks[-1] = _join(chunks[-1], piece)
         else:
             chunks.append(piece)
@@ -246,7 +246,7 @@ HEADING_WORDS = 10
 LINE_CHARS = 60  # a paragraph whose lines are all this short (a label) has one statement per line
 
 
-def _is_heading(piece: str) -> bool:
+def is_heading(piece: str) -> bool:
     """A title or heading: one short line that no full stop ends ("The Church Serpent", "Materials:")."""
     return "\n" not in piece and not _ENDS_SENTENCE.search(piece) and len(piece.split()) <= HEADING_WORDS
 

@@ -38,7 +38,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from core.text import GROUNDING_STOPWORDS, split_passage
+from core.text import GROUNDING_STOPWORDS, is_heading, split_passage
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -46,7 +46,6 @@ MAX_WORDS = 45  # two sentences said together stay this short
 MAX_CHARS = 250  # what is said stays this short (about 15 s of speech)
 HEADING_WEIGHT = 0.5  # a heading's words count this much for every sentence of its passage
 SIMILARITY_WEIGHT = 0.6  # weight of the question-sentence cosine next to the shared words
-HEADING_MAX_WORDS = 10
 TYPE_WEIGHT = 0.25  # a sentence holding the kind of answer asked for ("how heavy": a weight) ranks this higher
 PRIOR_WEIGHT = 1.0  # per point of retrieval cosine the sentence's passage is behind the best passage
 TYPED_CONFIDENCE = 0.25  # ... and one holding it this much surer
@@ -63,7 +62,6 @@ _NEGATED_WORD = re.compile(r"^(\w+)less$|^(?:un|non)(\w{4,})$", re.IGNORECASE)  
 _CLAUSES = re.compile(r",?\s+(?:and|but|while|although|whereas)\s+|;\s*|,\s+(?=which\b)", re.IGNORECASE)
 _LOWER_FIRST = {"the", "a", "an", "it", "its", "this", "that", "these", "those", "they", "there", "we", "you", "our"}
 _CARRIES_ON = re.compile(r"^(it|its|this|these|they|their|he|she|his|her|there|then|later|today)\b", re.IGNORECASE)
-_ENDS = re.compile(r"[.!?\u2026][\"')\]\u201d\u2019]*$")
 _NUMBER_WORD = (
     r"(?:\d[\d.,]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|"
     r"sixty|seventy|eighty|ninety|hundred|thousand|million|dozen|half)"
@@ -207,10 +205,6 @@ def _content(text: str) -> set[str]:
     return {_stem(w) for w in _WORD.findall(text.lower()) if w not in GROUNDING_STOPWORDS and len(w) > 1}
 
 
-def _is_heading(sentence: str) -> bool:
-    return not _ENDS.search(sentence) and len(sentence.split()) <= HEADING_MAX_WORDS
-
-
 @dataclass(frozen=True)
 class Extract:
     passage: str  # the passage the sentences come from (shown on screen)
@@ -233,7 +227,7 @@ def _units(passages: Sequence[str], topics: Sequence[str]) -> list[list[_Unit]]:
     out = []
     for p, passage in enumerate(passages):
         sentences = split_passage(passage)
-        heading = _content(sentences[0]) if sentences and _is_heading(sentences[0]) else set()
+        heading = _content(sentences[0]) if sentences and is_heading(sentences[0]) else set()
         topic = heading | (_content(topics[p]) if p < len(topics) else set())
         out.append([_Unit(p, i, s, _content(s), topic, bool(heading) and i == 0) for i, s in enumerate(sentences)])
     return out
