@@ -90,8 +90,12 @@ class LiveAvatar:
             _LOGGER.warning("no mouth track for the sentence: %s", exc)
 
     def wait_idle(self, timeout_s: float = 5.0) -> bool:
-        """Until every queued sentence has its mouth track (for tests and offline rendering)."""
-        return self._worker.submit(lambda: None).result(timeout_s) is None
+        """Until every queued sentence has its mouth track (for tests and offline rendering); False on timeout."""
+        try:
+            self._worker.submit(lambda: None).result(timeout_s)
+        except TimeoutError:
+            return False
+        return True
 
     def stop(self, now: float) -> None:
         """Barge-in or end of the answer: drop the mouth tracks at once."""

@@ -101,3 +101,23 @@ def test_live_avatar_takes_the_mouth_from_the_samples_played(pack) -> None:
     assert live.pose(10.5, samples_played=int(0.55 * 22050)).jaw > 0.6
     live.stop(now=10.6)
     assert live.pose(10.7, samples_played=int(0.55 * 22050)).jaw < 0.3
+
+
+def test_wait_idle_says_when_the_mouth_track_is_not_ready(pack) -> None:
+    import threading
+
+    from avatar.live import LiveAvatar
+    from speech.events import TTSAudio
+
+    release = threading.Event()
+
+    def stuck_model():  # the audio-to-mouth network still loading
+        release.wait(30)
+        raise RuntimeError("no model")
+
+    live = LiveAvatar(pack, seed=0, audio_mouth=stuck_model)
+    live.speak(TTSAudio(np.zeros(22050, dtype=np.float32), 22050, "ma", (), 0), now=0.0)  # no timings: the network
+    assert live.wait_idle(0.05) is False
+    release.set()
+    assert live.wait_idle(10) is True
+    assert live._queue[-1].track is None  # the model failed: the mouth stays closed, nothing raised
