@@ -1,7 +1,7 @@
 """Backups of ``kiosk.db`` (SQLite's online backup API) into ``$KIOSK_HOME/backups``, and restoring one.
 
 A backup is a complete, self-contained SQLite file (rollback journal, not WAL)
-named for its time and reason, e.g. ``kiosk-20261128T093012Z-daily.db``. They are
+named for its time and reason, e.g. ``kiosk-20261128T093012.345Z-daily.db``. They are
 made daily (when the kiosk or the admin app starts, then hourly checks), before a
 ``--replace`` import, before a schema migration and before a restore; each reason
 keeps its newest few (:data:`KEEP`). Every backup is checked (``PRAGMA quick_check``)
@@ -35,8 +35,10 @@ KEEP: Mapping[str, int] = {"daily": 7, "manual": 5, "pre-import": 5, "pre-migrat
 KEEP_OTHER = 5
 DAILY = timedelta(days=1)
 CHECK_EVERY_S = 3600.0
-_NAME = re.compile(r"^kiosk-(\d{8}T\d{6}Z)-([a-z]+(?:-[a-z]+)*?)(?:-(\d+))?\.db$")
-_TIME_FORMAT = "%Y%m%dT%H%M%SZ"
+# The time has milliseconds (backups made within one second must still sort in order); names
+# from before, without them, are still recognised.
+_NAME = re.compile(r"^kiosk-(\d{8}T\d{6})(?:\.(\d{3}))?Z-([a-z]+(?:-[a-z]+)*?)(?:-(\d+))?\.db$")
+_TIME_FORMAT = "%Y%m%dT%H%M%S"
 _CORRUPT_MARKERS = ("malformed", "not a database", "encrypted", "corrupt")
 
 
@@ -107,13 +109,15 @@ def list_backups(directory: Path) -> list[Backup]:
         if match is None:
             continue
         created = datetime.strptime(match.group(1), _TIME_FORMAT).replace(tzinfo=UTC)
-        found.append(Backup(Path(directory) / name, created, match.group(2), int(match.group(3) or 0)))
+        created += timedelta(milliseconds=int(match.group(2) or 0))
+        found.append(Backup(Path(directory) / name, created, match.group(3), int(match.group(4) or 0)))
     found.sort(key=lambda b: (b.created, b.serial), reverse=True)
     return found
 
 
 def _new_path(directory: Path, reason: str, now: datetime) -> Path:
-    base = f"kiosk-{now.astimezone(UTC).strftime(_TIME_FORMAT)}-{reason}"
+    now = now.astimezone(UTC)
+    base = f"kiosk-{now.strftime(_TIME_FORMAT)}.{now.microsecond // 1000:03d}Z-{reason}"
     path, serial = directory / f"{base}.db", 1
     while path.exists():
         serial += 1

@@ -49,7 +49,7 @@ def test_backup_now_and_list(kiosk_cli, kiosk_home: Path) -> None:
     assert made.returncode == 0, made.stderr
     path = Path(made.stdout.strip())
     assert path.parent == kiosk_home / "backups" and path.is_file()
-    assert re.fullmatch(r"kiosk-\d{8}T\d{6}Z-manual\.db", path.name)
+    assert re.fullmatch(r"kiosk-\d{8}T\d{6}\.\d{3}Z-manual\.db", path.name)
     as_json = kiosk_cli("backup", "--json")
     assert as_json.returncode == 0, as_json.stderr
     second = as_json.json()
@@ -173,11 +173,22 @@ def test_backups_are_pruned_per_reason(tmp_path: Path) -> None:
     assert same_second[0].path != same_second[1].path  # never overwrites
 
 
+def test_backups_within_one_second_list_in_the_order_they_were_made(tmp_path: Path) -> None:
+    # A manual backup and the pre-restore copy a restore makes a moment later: the newest must list
+    # first whatever order the folder returns them in (CI listed them the other way round).
+    database = _database(tmp_path)
+    second = datetime(2026, 1, 1, 9, 30, 0, tzinfo=UTC)
+    create_backup(database, "pre-restore", now=second + timedelta(milliseconds=870))
+    create_backup(database, "manual", now=second + timedelta(milliseconds=120))
+    (backups_dir(database) / "kiosk-20260101T092959Z-daily.db").write_bytes(b"")  # a name from before
+    assert [b.reason for b in list_backups(backups_dir(database))] == ["pre-restore", "manual", "daily"]
+
+
 def test_daily_backup_only_when_the_newest_is_a_day_old(tmp_path: Path) -> None:
     database = _database(tmp_path)
     now = datetime(2001, 3, 1, 9, 30, tzinfo=UTC)
     first = backup_if_due(database, now=now)
-    assert first is not None and first.path.name == "kiosk-20010301T093000Z-daily.db"
+    assert first is not None and first.path.name == "kiosk-20010301T093000.000Z-daily.db"
     assert backup_if_due(database, now=now + timedelta(hours=23)) is None
     later = backup_if_due(database, now=now + timedelta(hours=25))
     assert later is not None and later.reason == "daily"
