@@ -151,6 +151,20 @@ def test_friendly_message_when_the_microphone_is_unplugged(qtbot, window) -> Non
     qtbot.waitUntil(lambda: not window.error.isVisible(), timeout=2_000)
 
 
+def test_devices_closed_at_shutdown_are_not_reported_as_a_fault(qtbot, window) -> None:
+    from devices.events import DeviceChanged
+
+    before = window._last_error
+    window.runner.bridge.event.emit(DeviceChanged("speaker", "closed"))
+    window.runner.bridge.event.emit(DeviceChanged("microphone", "closed"))
+    qtbot.wait(200)
+    assert not window.error.isVisible()
+    assert window._last_error == before
+    window.runner.bridge.event.emit(DeviceChanged("speaker", "unavailable", "sink gone"))
+    qtbot.waitUntil(window.error.isVisible, timeout=2_000)
+    assert window._last_error == "speaker: unavailable sink gone"
+
+
 def test_run_command_takes_a_screenshot(kiosk_cli, kiosk_home: Path, tmp_path: Path) -> None:
     if not os.environ.get("DISPLAY"):
         pytest.skip("needs an X display (./test.sh runs the suite under Xvfb)")

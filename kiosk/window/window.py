@@ -222,6 +222,8 @@ class KioskWindow(KioskView):
             self.show_error(self.t("went_wrong"))
 
     def _on_device(self, event: DeviceChanged) -> None:
+        if event.state == DeviceStatus.CLOSED:
+            return  # closed on purpose (the kiosk is stopping): not a fault to show or report
         if event.state == DeviceStatus.OK:
             self.error.hide()
             self.talk_button.setEnabled(self.loop is not None and self.loop.voice_input)
