@@ -15,6 +15,18 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def _own_pulse_devices() -> Iterator[None]:
+    """Opening a ``pulse:NAME`` device sets ``PULSE_SINK`` / ``PULSE_SOURCE``; no later test inherits them."""
+    before = {k: os.environ.get(k) for k in ("PULSE_SINK", "PULSE_SOURCE")}
+    yield
+    for key, value in before.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @pytest.fixture
 def kiosk_home(tmp_path: Path) -> Path:
     home = tmp_path / "home"

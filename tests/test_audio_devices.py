@@ -95,15 +95,18 @@ def test_speaker_plays_with_a_sample_clock_and_stops_at_once(services, null_sink
     audio = next(iter(services.tts.synthesize("Our branch is open from nine to five on weekdays.")))
     speaker.play(audio.samples, audio.sample_rate)
     assert speaker.wait(timeout=15)
-    assert speaker.played_samples() == speaker.written_samples() == len(audio.samples)  # wait() covers the tail
+    # every sample reaches the loudspeaker (wait() covers the device's tail, for a second at most on a busy machine)
+    assert wait_until(lambda: speaker.played_samples() == speaker.written_samples() == len(audio.samples), 10)
     assert speaker.output_latency == 0.0  # the clock reads the sample at the loudspeaker (PortAudio's DAC times)
     # barge-in: a long answer is cut within 300 ms
     long_answer = np.tile(audio.samples, 4)
     before = speaker.played_samples()
     speaker.play(long_answer, audio.sample_rate)
-    time.sleep(0.8)
-    buffered_s = (speaker.written_samples() - speaker.played_samples()) / audio.sample_rate
-    assert 0.0 < buffered_s < 0.5  # handed to the device but not heard yet
+
+    def buffered_s() -> float:  # handed to the device but not heard yet
+        return (speaker.written_samples() - speaker.played_samples()) / audio.sample_rate
+
+    assert wait_until(lambda: speaker.played_samples() > before and 0.0 < buffered_s() < 0.5, 10), buffered_s()
     speaker.stop()
     assert not speaker.playing
     assert speaker.played_samples() - before < len(long_answer)
@@ -130,8 +133,8 @@ def test_microphone_waits_for_a_missing_device_and_resumes(pulse) -> None:
 
     worker = threading.Thread(target=capture, daemon=True)
     worker.start()
-    time.sleep(1.5)
-    assert states and states[0] == "unavailable"  # "unplugged": reported, no crash
+    assert wait_until(lambda: bool(states), 15)
+    assert states[0] == "unavailable"  # "unplugged": reported, no crash
     assert blocks == []
     module = pactl("load-module", "module-null-sink", f"sink_name={name}")  # plugged in
     try:

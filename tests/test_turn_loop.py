@@ -19,18 +19,29 @@ pytestmark = [pytest.mark.models]
 
 
 class ClockedSink(AudioSink):
-    """A speaker whose clock runs in wall time, like a sound card (without the sound card)."""
+    """A speaker whose clock runs in wall time, like a sound card (without the sound card).
+
+    ``set_speed(0)`` holds its clock (what is queued stays playing) so a test on a busy machine cannot
+    miss the moment the kiosk speaks; ``set_speed(1)`` lets it play on.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._base = 0  # samples played before the current queue
         self._queued = 0
         self._since = time.monotonic()
+        self._speed = 1.0
         self.rate = 22050
         self.stopped_at: float | None = None
 
     def _now(self) -> int:
-        return self._base + min(self._queued, int((time.monotonic() - self._since) * self.rate))
+        return self._base + min(self._queued, int((time.monotonic() - self._since) * self.rate * self._speed))
+
+    def set_speed(self, speed: float) -> None:
+        with self._lock:
+            now = self._now()
+            self._queued -= now - self._base
+            self._base, self._since, self._speed = now, time.monotonic(), speed
 
     def play(self, samples: np.ndarray, sample_rate: int) -> None:
         with self._lock:
@@ -199,9 +210,11 @@ def test_wake_phrase_barges_in_while_the_kiosk_speaks(services, voice) -> None:
     events: list = []
     sink = ClockedSink()
     loop = _loop(services, sink, events)
+    question = voice("Hey kiosk, where is the cash machine?")  # in one breath, over the kiosk's voice
+    sink.set_speed(0.0)  # the answer is still playing when the visitor speaks, however slow the machine
     loop.ask("How do I open an account?")
     _wait(lambda: loop.state == "speaking")
-    question = voice("Hey kiosk, where is the cash machine?")  # in one breath, over the kiosk's voice
+    sink.set_speed(1.0)
     _feed(loop, np.concatenate([silence(0.5), question, silence(1.0)]), realtime=True)
     wakes = [e for e in events if isinstance(e, WakeDetected)]
     assert wakes and any(isinstance(e, PlaybackFinished) and e.interrupted for e in events)
@@ -215,11 +228,14 @@ def test_the_kiosk_does_not_hear_itself(services, voice) -> None:
     events: list = []
     sink = ClockedSink()
     loop = _loop(services, sink, events)
+    sink.set_speed(0.0)  # all of the echo is heard while the kiosk still speaks, however slow the machine
     loop.ask("Are you open on Sundays?")
     _wait(lambda: loop.state == "speaking")
     answer = [e.audio for e in events if type(e).__name__ == "PlaybackStarted"]
     echo = np.concatenate([resample(a.samples, a.sample_rate) for a in answer]) * 0.7  # its own voice, into the mic
     _feed(loop, echo, realtime=False)
+    assert loop.state == "speaking"
+    sink.set_speed(1.0)
     _wait(lambda: loop.state == "follow_up", timeout=30)
     assert not any(isinstance(e, (WakeDetected, Transcript)) for e in events)
     assert not any(isinstance(e, PlaybackFinished) and e.interrupted for e in events)

@@ -26,6 +26,7 @@ class GenerationLimits:
     timeout_s: float = 8.0
     temperature: float = 0.2
     stop: tuple[str, ...] = ()
+    seed: int | None = 0  # a fixed seed: one question, one wording (reproducible for operators); None: random
 
 
 class LlmEngine(ABC):

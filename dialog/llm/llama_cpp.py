@@ -63,6 +63,7 @@ class LlamaCppEngine(LlmEngine):
                     max_tokens=limits.max_tokens,
                     temperature=limits.temperature,
                     stop=list(limits.stop) or None,
+                    seed=limits.seed,
                     stream=True,
                 )
                 for chunk in chunks:

@@ -76,6 +76,8 @@ class OpenAIHttpEngine(LlmEngine):
         }
         if limits.stop:
             body["stop"] = list(limits.stop)
+        if limits.seed is not None:
+            body["seed"] = limits.seed
         headers = {"Accept": "text/event-stream"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
