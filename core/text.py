@@ -251,6 +251,16 @@ def is_heading(piece: str) -> bool:
     return "\n" not in piece and not _ENDS_SENTENCE.search(piece) and len(piece.split()) <= HEADING_WORDS
 
 
+def bulleted_list(text: str) -> tuple[str, list[str]] | None:
+    """A passage that is a list under a heading ("Materials:" then "- gilded silver", ...): the heading and its
+    items without their bullets; None for anything else."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    items = [_BULLET.sub("", line).strip() for line in lines[1:] if _BULLET.match(line)]
+    if len(lines) < 3 or not lines[0].rstrip().endswith(":") or len(items) != len(lines) - 1:
+        return None
+    return lines[0].strip(), items
+
+
 def _join(before: str, after: str) -> str:
     """``before`` and ``after``, on one line when ``before`` ends a sentence, else on two."""
     return f"{before}{' ' if _ENDS_SENTENCE.search(before) else chr(10)}{after}"

@@ -38,7 +38,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from core.text import GROUNDING_STOPWORDS, is_heading, split_passage
+from core.text import GROUNDING_STOPWORDS, bulleted_list, is_heading, split_passage
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -48,6 +48,7 @@ HEADING_WEIGHT = 0.5  # a heading's words count this much for every sentence of 
 SIMILARITY_WEIGHT = 0.6  # weight of the question-sentence cosine next to the shared words
 TYPE_WEIGHT = 0.25  # a sentence holding the kind of answer asked for ("how heavy": a weight) ranks this higher
 PRIOR_WEIGHT = 1.0  # per point of retrieval cosine the sentence's passage is behind the best passage
+NAMED_ELSEWHERE = 0.3  # a sentence about another exhibit than the one the question names ranks this lower
 TYPED_CONFIDENCE = 0.25  # ... and one holding it this much surer
 UNTYPED_CONFIDENCE = 0.3  # a sentence without the kind of answer asked for is this much less sure
 
@@ -113,6 +114,17 @@ _ANSWER_TYPES = (
         re.compile(
             r"\b(?:because|so that|so as to|in order to|meant to|intended to|used (?:for|to)|suggests|reason|due to|"
             r"since|for fear|to (?:pay|raise|protect|keep|ward|prevent|save|mark|honour|celebrate|show|help|make room))\b",
+            re.I,
+        ),
+    ),
+    (  # a material: "what is the crown made of" is answered by "gilded silver sheet", not by when it was made
+        re.compile(r"\bmade (?:of|from|out of|with)\b|\bmaterials?\b|^\W*what\b.*\bmade\W*$", re.I),
+        re.compile(
+            r"\b(?:gold|golden|gilded|gilt|silver|bronze|copper|brass|iron|steel|tin|lead|pewter|zinc|wood(?:en)?|oak|"
+            r"pine|ash|elm|beech|mahogany|walnut|teak|willow|birch|bone|ivory|horn|antler|leather|hide|skin|fur|silk|"
+            r"wool(?:len)?|linen|cotton|canvas|felt|velvet|glass|clay|terracotta|stone|marble|granite|flint|slate|"
+            r"porcelain|ceramic|earthenware|stoneware|paper|parchment|vellum|pearls?|enamel|plaster|wax|rubber|"
+            r"plastic|reed|straw|bamboo|shells?|feathers?|cast|carved|woven|forged|hammered|materials?)\b",
             re.I,
         ),
     ),
@@ -193,8 +205,19 @@ _IRREGULAR = {
 }
 
 
+# a measure asked with its adjective is given with its noun: "how long is it" is answered by "length 64 cm"
+_MEASURE_NOUN = {
+    **dict.fromkeys(("long", "lengths"), "length"),
+    **dict.fromkeys(("tall", "high", "heights"), "height"),
+    **dict.fromkeys(("wide", "broad", "widths", "breadth"), "width"),
+    **dict.fromkeys(("deep", "depths"), "depth"),
+    **dict.fromkeys(("heavy", "weigh", "weighs", "weighed", "weighing", "weights"), "weight"),
+    **dict.fromkeys(("thick",), "thickness"),
+}
+
+
 def _stem(word: str) -> str:
-    word = _IRREGULAR.get(word, word)
+    word = _MEASURE_NOUN.get(word) or _IRREGULAR.get(word, word)
     for suffix in ("ing", "ed", "es", "s"):
         if len(word) > len(suffix) + 3 and word.endswith(suffix):
             return word[: -len(suffix)]
@@ -283,6 +306,7 @@ def extract(
     cosines = list(similarity(question, [u.text for u in every])) if similarity is not None else [0.0] * len(every)
     kind = answer_type(question)
     top_prior = max(priors, default=0.0)
+    named = {p for p in range(len(passages)) if _names(asked, topics[p] if p < len(topics) else "", by_passage[p])}
     best: tuple[float, float, _Unit] | None = None
     for unit, cosine in zip(every, cosines, strict=True):
         own = asked & unit.words
@@ -296,6 +320,8 @@ def extract(
         answers = typed or (kind is not None and bool(holds_answer(question, unit.text, unit.topic, roles=True)))
         prior = priors[unit.passage] - top_prior if unit.passage < len(priors) else 0.0
         score = lexical + SIMILARITY_WEIGHT * max(cosine, 0.0) + TYPE_WEIGHT * typed + PRIOR_WEIGHT * prior
+        if named and unit.passage not in named:
+            score -= NAMED_ELSEWHERE  # "how long is the bronze sword": not the canoe made "with bronze tools"
         focus = asked - unit.topic  # the question's own words, beyond naming the exhibit
         covered = sum(weight[w] for w in focus & unit.words) / sum(weight[w] for w in focus) if focus else lexical
         confidence = (covered + max(cosine, 0.0)) / 2 if similarity is not None else covered
@@ -313,8 +339,37 @@ def extract(
         said.append(nxt)
     if len(" ".join(said)) > MAX_CHARS and len(said) > 1:
         said.pop()
+    if kind is not None and not (asked - unit.topic) & unit.words:  # no one item asked about
+        said = _whole_list(question, passages[unit.passage], said)
     said[0] = _yes_no(question, said[0], asked - unit.topic or asked)
     return Extract(passages[unit.passage], tuple(said), round(score, 3), round(confidence, 3))
+
+
+def _whole_list(question: str, passage: str, said: list[str]) -> list[str]:
+    """For a question that asks for a kind of thing and no one item ("what is it made of"), an item of a list
+    whose items hold that kind stands for the list: its heading and its first items, as one short sentence."""
+    found = bulleted_list(passage)
+    if found is None or said[0] not in found[1]:
+        return said
+    heading, items = found
+    typed = [item for item in items if holds_answer(question, item)]
+    if len(typed) < 2:
+        return said
+    out = heading
+    for n, item in enumerate(items):
+        longer = f"{out}{' ' if n == 0 else '; '}{item}"
+        if len(longer) + 1 > MAX_CHARS and n > 0:
+            break
+        out = longer
+    return [f"{out}."]
+
+
+def _names(asked: set[str], title: str, units: Sequence[_Unit]) -> bool:
+    """Whether the question names this passage's exhibit: two words of its title or heading, or its last word
+    (the thing itself: "the sword" of "Bronze Sword", "the egg" of "Great Auk Egg")."""
+    topic = units[0].topic if units else _content(title)
+    words = [_stem(w) for w in _WORD.findall(title.lower()) if w not in GROUNDING_STOPWORDS and len(w) > 1]
+    return len(asked & topic) >= 2 or (bool(words) and words[-1] in asked) or (len(topic) == 1 and topic <= asked)
 
 
 def _negates(clause: str, focus: set[str]) -> bool:

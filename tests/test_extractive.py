@@ -60,6 +60,8 @@ FIRE_ENGINE = (
         ("What is the egg called?", "This one is known to collectors as the Crosse egg.", True),
         ("Who made the replica?", "It was made in 2019 by students of the woodworking school.", False),
         ("Where was it found?", "It was found in the river.", None),  # no kind asked for
+        ("What is the crown made of?", "This crown was made around 1820 for the parish.", False),  # a date
+        ("What is the crown made of?", "gilded silver sheet, for the band", True),
     ],
 )
 def test_the_kind_of_answer_asked_for(question: str, sentence: str, holds: bool | None) -> None:
@@ -83,6 +85,40 @@ def test_a_question_about_the_exhibit_that_its_text_does_not_answer_is_not_sure(
     ):
         found = extract(question, [FIRE_ENGINE], topics=["Fire Engine"])
         assert found is None or found.confidence < 0.25, (question, found)
+
+
+SWORD = "Bronze Sword\nLate Bronze Age, about 1150 BC\nCast bronze, length 64 cm, weight 610 g"
+CROWN = (
+    "Materials:\n- gilded silver sheet, for the band and the twelve points\n- river pearls, 58 in all, sewn into "
+    "the band\n- red glass stones imitating garnets\n- silk ribbons in green and yellow\n- a lining of linen"
+)
+
+
+def test_a_measure_asked_with_its_adjective_is_found_under_its_noun() -> None:
+    found = extract("How long is the bronze sword?", [SWORD], topics=["Bronze Sword"])
+    assert found is not None and "64 cm" in found.sentences[0]
+    heavy = extract("How heavy is it?", [SWORD], topics=["Bronze Sword"])
+    assert heavy is not None and "610 g" in heavy.sentences[0]
+
+
+def test_the_exhibit_the_question_names_is_preferred_to_another_that_shares_its_words() -> None:
+    # the canoe's sentence shares "old" and "bronze" and holds an age; the question names the sword
+    sword = "Bronze Sword\nThis leaf-shaped sword was cast in a two-piece stone mould about 1150 BC."
+    canoe = "The original canoe is about 3,000 years old and was hollowed out with bronze tools."
+    topics = ["Bronze Sword", "Dugout Canoe"]
+    found = extract("How old is the bronze sword?", [sword, canoe], topics=topics, priors=[0.5, 0.45])
+    assert found is not None and found.passage == sword, found
+    other = extract("How old is the canoe?", [sword, canoe], topics=topics, priors=[0.45, 0.5])
+    assert other is not None and other.passage == canoe
+
+
+def test_a_list_answers_a_question_for_its_kind_and_one_item_a_question_about_it() -> None:
+    made = extract("What is the bridal crown made of?", [CROWN], topics=["Bridal Crown"])
+    assert made is not None and len(made.sentences) == 1
+    said = made.sentences[0]
+    assert said.startswith("Materials: gilded silver sheet") and "; river pearls" in said and len(said) <= 250
+    pearls = extract("How many pearls are on the crown?", [CROWN], topics=["Bridal Crown"])
+    assert pearls is not None and pearls.sentences == ("river pearls, 58 in all, sewn into the band",)
 
 
 def test_nothing_in_common_gives_nothing() -> None:
