@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
+import admin_web
 from admin_web.security import tokens_match
 from core.errors import KioskError
 from fleet.draft_matcher import DraftMatcher
@@ -34,6 +35,7 @@ from fleet.users import FleetUser, FleetUsers
 _LOGGER = logging.getLogger(__name__)
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
+ADMIN_TEMPLATES_DIR = Path(admin_web.__file__).parent / "templates"
 SESSION_COOKIE = "kiosk_fleet_session"
 SESSION_IDLE = timedelta(minutes=30)
 
@@ -87,7 +89,8 @@ class PageError(Exception):
 
 
 def make_templates() -> Jinja2Templates:
-    templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    """The fleet's templates, then the admin app's, whose layout and macros the fleet's pages share."""
+    templates = Jinja2Templates(directory=[TEMPLATES_DIR, ADMIN_TEMPLATES_DIR])
     templates.env.autoescape = True
     templates.env.globals["done_messages"] = DONE_MESSAGES
     templates.env.globals["target_value"] = target_value
