@@ -136,21 +136,18 @@ class _Backoff:
         self.delay = 0.5
 
 
-class Microphone(AudioSource):
-    """16 kHz mono capture in :data:`BLOCK`-sample blocks, reconnecting after errors."""
+class _ReportsState:
+    """A device's state (ok / unavailable / closed) as the kiosk shows it; every change is logged and reported."""
 
-    def __init__(
-        self, *, device: str = "", reconnect_max_s: float = 30.0, on_state: StateCallback | None = None
-    ) -> None:
-        self.device = device
+    _state: DeviceState
+    _on_state: StateCallback | None
+
+    def _reports_as(self, kind: str, device: str, on_state: StateCallback | None) -> None:
         self._on_state = on_state
-        self._state = DeviceState(f"microphone {device or '(default)'}", "closed")
-        self._stop = threading.Event()
-        self._queue: queue.Queue[np.ndarray] = queue.Queue(maxsize=200)
-        self._backoff = _Backoff(reconnect_max_s)
-        self._broken = threading.Event()
-        self._presence: PulsePresence | None = None  # for a pulse:NAME source: is it still there?
-        self._stream_generation = -1
+        self._state = DeviceState(f"{kind} {device or '(default)'}", "closed")
+
+    def state(self) -> DeviceState:
+        return self._state
 
     def _set_state(self, state: str, detail: str = "") -> None:
         if state != self._state.state or detail != self._state.detail:
@@ -159,8 +156,21 @@ class Microphone(AudioSource):
             if self._on_state:
                 self._on_state(self._state)
 
-    def state(self) -> DeviceState:
-        return self._state
+
+class Microphone(_ReportsState, AudioSource):
+    """16 kHz mono capture in :data:`BLOCK`-sample blocks, reconnecting after errors."""
+
+    def __init__(
+        self, *, device: str = "", reconnect_max_s: float = 30.0, on_state: StateCallback | None = None
+    ) -> None:
+        self.device = device
+        self._reports_as("microphone", device, on_state)
+        self._stop = threading.Event()
+        self._queue: queue.Queue[np.ndarray] = queue.Queue(maxsize=200)
+        self._backoff = _Backoff(reconnect_max_s)
+        self._broken = threading.Event()
+        self._presence: PulsePresence | None = None  # for a pulse:NAME source: is it still there?
+        self._stream_generation = -1
 
     def _callback(self, indata, frames, time_info, status) -> None:
         if status.input_overflow:
@@ -234,15 +244,14 @@ class Microphone(AudioSource):
 TAIL_MAX_S = 1.0  # longest wait for the device's buffered tail after the queue is handed over
 
 
-class Speaker(AudioSink):
+class Speaker(_ReportsState, AudioSink):
     """Playback with a sample-accurate clock; :meth:`stop` silences it within one block."""
 
     def __init__(
         self, *, device: str = "", reconnect_max_s: float = 30.0, on_state: StateCallback | None = None
     ) -> None:
         self.device = device
-        self._on_state = on_state
-        self._state = DeviceState(f"speaker {device or '(default)'}", "closed")
+        self._reports_as("speaker", device, on_state)
         self._lock = threading.Lock()
         self._pending: collections.deque[np.ndarray] = collections.deque()
         self._offset = 0  # samples of pending[0] already played
@@ -261,16 +270,6 @@ class Speaker(AudioSink):
         self._presence: PulsePresence | None = None  # for a pulse:NAME sink: is it still there?
         self._stale = False  # the sink went away since the stream was opened: reopen it on the next sentence
         self._stream_generation = -1
-
-    def state(self) -> DeviceState:
-        return self._state
-
-    def _set_state(self, state: str, detail: str = "") -> None:
-        if state != self._state.state or detail != self._state.detail:
-            self._state = DeviceState(self._state.name, state, detail)
-            (_LOGGER.info if state == "ok" else _LOGGER.warning)("%s: %s %s", self._state.name, state, detail)
-            if self._on_state:
-                self._on_state(self._state)
 
     def _callback(self, outdata, frames, time_info, status) -> None:
         out = outdata[:, 0]

@@ -38,6 +38,17 @@ BREATH_STEPS = 8
 
 
 @dataclass(frozen=True)
+class EyeGeometry:
+    """One eye of one frame around its centre: its open shape, the opening between the lids, its half sizes."""
+
+    outline: QPainterPath
+    lid: QPainterPath  # the opening between the lids (the top comes down with a blink, the bottom up with a smile)
+    ew: float
+    eh: float
+    top_y: float  # the opening's top edge
+
+
+@dataclass(frozen=True)
 class MouthGeometry:
     """The mouth of one frame in head coordinates (origin at the mouth's centre), shared by the lips."""
 
@@ -105,20 +116,8 @@ class DrawnStyle(AvatarStyle):
         """The open eye's shape around its centre, ``ew`` x ``eh`` half sizes."""
 
     @abstractmethod
-    def draw_open_lid(
-        self,
-        p: QPainter,
-        params: RigParams,
-        outline: QPainterPath,
-        lid: QPainterPath,
-        ew: float,
-        eh: float,
-        top_y: float,
-    ) -> None:
-        """The upper lid line of an open eye (the painter's pen is the lash pen).
-
-        ``lid`` is the opening between the lids, ``top_y`` its top edge.
-        """
+    def draw_open_lid(self, p: QPainter, params: RigParams, eye: EyeGeometry) -> None:
+        """The upper lid line of an open eye (the painter's pen is the lash pen)."""
 
     @abstractmethod
     def draw_lips(self, p: QPainter, params: RigParams, g: MouthGeometry) -> None:
@@ -286,8 +285,9 @@ class DrawnStyle(AvatarStyle):
             bottom_y = eh * 1.4 - eh * 2.0 * squint
             lid = QPainterPath()
             lid.addRect(QRectF(-ew * 1.3, top_y, ew * 2.6, max(bottom_y - top_y, 0.0)))
+            eye = EyeGeometry(outline, lid, ew, eh, top_y)
             if open_top > 0.08:
-                self._draw_eyeball(p, params, outline, lid, ew, eh, top_y)
+                self._draw_eyeball(p, params, eye)
             # the lid line (lashes) follows the lid's top edge
             p.setPen(QPen(pal["lash"], self.lash_width, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
             p.setBrush(Qt.BrushStyle.NoBrush)
@@ -296,23 +296,15 @@ class DrawnStyle(AvatarStyle):
                 closed.quadTo(QPointF(0, eh * 0.55), QPointF(ew, 0))
                 p.drawPath(closed)
             else:
-                self.draw_open_lid(p, params, outline, lid, ew, eh, top_y)
+                self.draw_open_lid(p, params, eye)
             p.restore()
 
-    def _draw_eyeball(
-        self,
-        p: QPainter,
-        params: RigParams,
-        outline: QPainterPath,
-        lid: QPainterPath,
-        ew: float,
-        eh: float,
-        top_y: float,
-    ) -> None:
+    def _draw_eyeball(self, p: QPainter, params: RigParams, eye: EyeGeometry) -> None:
         """The white, the iris following the gaze, the highlights and the lid's shadow, clipped to the opening."""
         pal, e = self.pal, self.pack.parts["eyes"]
+        outline, ew, eh, top_y = eye.outline, eye.ew, eye.eh, eye.top_y
         p.setPen(Qt.PenStyle.NoPen)
-        clip = outline.intersected(lid)
+        clip = outline.intersected(eye.lid)
         p.setClipPath(clip)
         p.setBrush(pal["eye_white"])
         p.drawPath(outline)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from PyQt6.QtCore import QPointF, QRectF, Qt
 from PyQt6.QtGui import QColor, QLinearGradient, QPainter, QPainterPath, QPen, QRadialGradient
 
-from avatar.render.drawn import DrawnStyle, MouthGeometry
+from avatar.render.drawn import DrawnStyle, EyeGeometry, MouthGeometry
 from avatar.render.paint import draw_badge, mix, soft_shadow
 from avatar.rig import RigParams
 
@@ -260,18 +260,9 @@ class HumanStyle(DrawnStyle):
         outline.cubicTo(QPointF(ew * 0.6, eh * 1.05), QPointF(-ew * 0.6, eh * 1.05), QPointF(-ew, 0))
         return outline
 
-    def draw_open_lid(
-        self,
-        p: QPainter,
-        params: RigParams,
-        outline: QPainterPath,
-        lid: QPainterPath,
-        ew: float,
-        eh: float,
-        top_y: float,
-    ) -> None:
+    def draw_open_lid(self, p: QPainter, params: RigParams, eye: EyeGeometry) -> None:
         """The lash line, flattening as the lid closes, and the crease above the eye."""
-        pal = self.pal
+        pal, ew, eh = self.pal, eye.ew, eye.eh
         k = 1.0 - params.blink
         upper = QPainterPath(QPointF(-ew * 1.02, 0))
         upper.cubicTo(

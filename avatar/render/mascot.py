@@ -10,7 +10,7 @@ from __future__ import annotations
 from PyQt6.QtCore import QPointF, QRectF, Qt
 from PyQt6.QtGui import QColor, QLinearGradient, QPainter, QPainterPath, QPen, QRadialGradient, QTransform
 
-from avatar.render.drawn import DrawnStyle, MouthGeometry
+from avatar.render.drawn import DrawnStyle, EyeGeometry, MouthGeometry
 from avatar.render.paint import draw_badge, mix, soft_shadow
 from avatar.rig import RigParams
 
@@ -165,20 +165,11 @@ class MascotStyle(DrawnStyle):
         outline.addEllipse(QPointF(0, 0), ew, eh)
         return outline
 
-    def draw_open_lid(
-        self,
-        p: QPainter,
-        params: RigParams,
-        outline: QPainterPath,
-        lid: QPainterPath,
-        ew: float,
-        eh: float,
-        top_y: float,
-    ) -> None:
+    def draw_open_lid(self, p: QPainter, params: RigParams, eye: EyeGeometry) -> None:
         """A soft outline around the visible part of the eye, then the lid: an arc when open, a line as it closes."""
-        pal = self.pal
+        pal, ew, eh, top_y = self.pal, eye.ew, eye.eh, eye.top_y
         p.setPen(QPen(pal["lash"], 5.0))
-        p.drawPath(outline.intersected(lid) if params.blink > 0.02 else outline)
+        p.drawPath(eye.outline.intersected(eye.lid) if params.blink > 0.02 else eye.outline)
         p.setPen(QPen(pal["lash"], self.lash_width, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
         if params.blink <= 0.02:
             rect = QRectF(-ew, -eh, 2 * ew, 2 * eh)
