@@ -59,7 +59,9 @@ def _error_page(request: Request, status: int, *, retry_after: int | None = None
 
 
 def _purge_loop(admin: AdminState, stop: threading.Event) -> None:
-    while not stop.is_set():
+    """At start, then hourly until ``stop``: the daily backup when due, the retention purge (the first pass
+    always runs, however soon the app stops)."""
+    while True:
         backup_if_due(admin.home.database)  # daily backup of kiosk.db (never raises)
         try:
             removed = queries.purge_turns(
@@ -70,7 +72,8 @@ def _purge_loop(admin: AdminState, stop: threading.Event) -> None:
                 admin.accounts.audit("retention-purge", detail=f"{removed} turns")
         except Exception:
             _LOGGER.exception("retention purge failed")
-        stop.wait(PURGE_EVERY_S)
+        if stop.wait(PURGE_EVERY_S):
+            return
 
 
 def create_app(

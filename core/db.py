@@ -47,6 +47,30 @@ def _write_lock(db: sqlite_utils.Database) -> threading.RLock:
     return lock
 
 
+class KioskDatabase(sqlite_utils.Database):
+    """sqlite-utils' Database on a connection that several threads share (the answer worker, the heartbeat
+    writer, the turn logger): one statement, query or transaction at a time.
+
+    sqlite-utils runs a statement in a few steps on the connection (a savepoint of one fixed name around each
+    query; a look at whether a transaction is open, then a commit of the one the statement opened). Two threads
+    querying at once released each other's savepoint ("no such savepoint: sqlite_utils_query": an answer failed
+    in a 60-minute soak), and a statement from another thread in the middle of a :func:`transaction` could join
+    it or commit half of it. Rows of a query are read while the lock is held.
+    """
+
+    def execute(self, sql: str, parameters=None) -> sqlite3.Cursor:  # as sqlite-utils: a sequence or a dict
+        with _write_lock(self):
+            return super().execute(sql, parameters)
+
+    def executescript(self, sql: str) -> sqlite3.Cursor:
+        with _write_lock(self):
+            return super().executescript(sql)
+
+    def query(self, sql: str, params=None) -> Iterator[dict]:
+        with _write_lock(self):
+            return iter(list(super().query(sql, params)))
+
+
 @contextmanager
 def transaction(db: sqlite_utils.Database) -> Iterator[None]:
     """All-or-nothing: ``BEGIN IMMEDIATE`` ... commit, or roll back on any exception.
@@ -323,7 +347,7 @@ def open_database(path: Path | str | None) -> sqlite_utils.Database:
         else:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(path), timeout=10, check_same_thread=False)
-        db = sqlite_utils.Database(conn)
+        db = KioskDatabase(conn)
         db.execute("PRAGMA busy_timeout = 10000")
         db.execute("PRAGMA foreign_keys = ON")
         if path is not None:

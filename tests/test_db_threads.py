@@ -1,4 +1,4 @@
-"""Threads sharing one SQLite connection take turns at transactions (the answer workers log turns at once)."""
+"""One kiosk database connection shared by threads (the answer worker, the heartbeat writer, the turn logger)."""
 
 from __future__ import annotations
 
@@ -6,51 +6,42 @@ import threading
 from pathlib import Path
 
 from core.db import open_database, transaction
-from dialog.turns import TurnLog, TurnRecord
 
 
-def test_turns_logged_from_many_threads_at_once_are_all_kept(tmp_path: Path) -> None:
+def test_threads_sharing_the_connection_neither_fail_nor_lose_writes(tmp_path: Path) -> None:
+    # sqlite-utils wraps each query in a savepoint of one fixed name: two threads querying at once released each
+    # other's ("no such savepoint: sqlite_utils_query", seen once in a 60-minute soak as a failed answer), and a
+    # statement from another thread in the middle of a transaction joined it
     db = open_database(tmp_path / "kiosk.db")
-    log = TurnLog(db)
+    db.execute("CREATE TABLE t (n INTEGER)")
     errors: list[BaseException] = []
-    start = threading.Barrier(4)
+    start = threading.Barrier(5)
 
-    def worker(n: int) -> None:
-        start.wait(20)
+    def reader() -> None:
+        start.wait()
         try:
-            for i in range(50):
-                log.record(TurnRecord(kb="bank", text=f"question {n}-{i}", answer="yes", mode="faq"))
+            for _ in range(1500):
+                list(db.query("SELECT COUNT(*) AS c FROM t"))
+                db.execute("SELECT MAX(n) FROM t").fetchone()
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not errors, errors[:3]
-    assert db.execute("SELECT count(*), count(DISTINCT text) FROM turns").fetchone() == (200, 200)
+    def writer(base: int) -> None:
+        start.wait()
+        try:
+            for i in range(300):
+                with transaction(db):
+                    db.execute("INSERT INTO t (n) VALUES (?)", [base + i])
+                    db.execute("INSERT INTO t (n) VALUES (?)", [-(base + i)])
+        except BaseException as exc:
+            errors.append(exc)
 
-
-def test_a_rolled_back_transaction_takes_no_other_threads_write_with_it(tmp_path: Path) -> None:
-    db = open_database(tmp_path / "kiosk.db")
-    log = TurnLog(db)
-    inside, done = threading.Event(), threading.Event()
-
-    def other() -> None:
-        inside.wait(20)
-        log.record(TurnRecord(kb="bank", text="kept", answer="", mode="faq"))  # waits for the transaction below
-        done.set()
-
-    thread = threading.Thread(target=other)
-    thread.start()
-    try:
-        with transaction(db):
-            db.execute("INSERT INTO turns (ts, kb, text, answer, mode) VALUES ('t', 'bank', 'dropped', '', 'faq')")
-            inside.set()
-            assert not done.wait(0.3)  # the other thread's write does not slip into this transaction
-            raise RuntimeError("roll back")
-    except RuntimeError:
-        pass
-    thread.join(20)
-    assert [r[0] for r in db.execute("SELECT text FROM turns")] == ["kept"]
+    threads = [threading.Thread(target=reader) for _ in range(3)]
+    threads += [threading.Thread(target=writer, args=(b,)) for b in (1, 100_000)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+    assert db.execute("SELECT COUNT(*), SUM(n) FROM t").fetchone() == (1200, 0)
+    db.conn.close()
