@@ -152,7 +152,8 @@ class _ReportsState:
     def _set_state(self, state: str, detail: str = "") -> None:
         if state != self._state.state or detail != self._state.detail:
             self._state = DeviceState(self._state.name, state, detail)
-            (_LOGGER.info if state == "ok" else _LOGGER.warning)("%s: %s %s", self._state.name, state, detail)
+            log = _LOGGER.warning if state == "unavailable" else _LOGGER.info  # closing on purpose is no fault
+            log("%s: %s %s", self._state.name, state, detail)
             if self._on_state:
                 self._on_state(self._state)
 
