@@ -36,14 +36,15 @@ def utcnow() -> str:
 _WRITE_LOCKS_GUARD = threading.Lock()
 
 
-def _write_lock(db: sqlite_utils.Database) -> threading.RLock:
-    """One lock per connection object: threads sharing a connection take turns at transactions."""
-    lock = getattr(db, "_kiosk_write_lock", None)
+def _connection_lock(db: sqlite_utils.Database) -> threading.RLock:
+    """One lock per connection object: threads sharing a connection take turns at transactions (and, on a
+    :class:`KioskDatabase`, at every statement)."""
+    lock = getattr(db, "_kiosk_connection_lock", None)
     if lock is None:
         with _WRITE_LOCKS_GUARD:
-            lock = getattr(db, "_kiosk_write_lock", None)
+            lock = getattr(db, "_kiosk_connection_lock", None)
             if lock is None:
-                lock = db._kiosk_write_lock = threading.RLock()
+                lock = db._kiosk_connection_lock = threading.RLock()
     return lock
 
 
@@ -59,15 +60,15 @@ class KioskDatabase(sqlite_utils.Database):
     """
 
     def execute(self, sql: str, parameters=None) -> sqlite3.Cursor:  # as sqlite-utils: a sequence or a dict
-        with _write_lock(self):
+        with _connection_lock(self):
             return super().execute(sql, parameters)
 
     def executescript(self, sql: str) -> sqlite3.Cursor:
-        with _write_lock(self):
+        with _connection_lock(self):
             return super().executescript(sql)
 
     def query(self, sql: str, params=None) -> Iterator[dict]:
-        with _write_lock(self):
+        with _connection_lock(self):
             return iter(list(super().query(sql, params)))
 
 
@@ -81,7 +82,7 @@ def transaction(db: sqlite_utils.Database) -> Iterator[None]:
     helpers commit on their own, so multi-step writes use plain SQL inside this block.
     """
     conn = db.conn
-    with _write_lock(db):
+    with _connection_lock(db):
         if conn.in_transaction:
             yield
             return

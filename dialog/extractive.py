@@ -224,8 +224,13 @@ def _stem(word: str) -> str:
     return word
 
 
+def _content_words(text: str) -> list[str]:
+    """The words that carry meaning, stemmed, in order."""
+    return [_stem(w) for w in _WORD.findall(text.lower()) if w not in GROUNDING_STOPWORDS and len(w) > 1]
+
+
 def _content(text: str) -> set[str]:
-    return {_stem(w) for w in _WORD.findall(text.lower()) if w not in GROUNDING_STOPWORDS and len(w) > 1}
+    return set(_content_words(text))
 
 
 @dataclass(frozen=True)
@@ -368,7 +373,7 @@ def _names(asked: set[str], title: str, units: Sequence[_Unit]) -> bool:
     """Whether the question names this passage's exhibit: two words of its title or heading, or its last word
     (the thing itself: "the sword" of "Bronze Sword", "the egg" of "Great Auk Egg")."""
     topic = units[0].topic if units else _content(title)
-    words = [_stem(w) for w in _WORD.findall(title.lower()) if w not in GROUNDING_STOPWORDS and len(w) > 1]
+    words = _content_words(title)
     return len(asked & topic) >= 2 or (bool(words) and words[-1] in asked) or (len(topic) == 1 and topic <= asked)
 
 
